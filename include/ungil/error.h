@@ -1,0 +1,50 @@
+/* ungil/error.h - the one error space of libungil.
+ *
+ * Every fallible function returns 0 on success or a negative UG_E... code.
+ * The codes, their names and their messages come from the single X-macro
+ * table below, so the three can never drift apart.  Per-item failures (a
+ * failed URL, a corrupt image) are data inside results, not these codes.
+ *
+ * Thread-safety: every function here is thread-safe and returns static
+ * strings that the caller must not free.
+ */
+#ifndef UNGIL_ERROR_H
+#define UNGIL_ERROR_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* X(name, value, message) */
+#define UG_ERRORS(X)                                                          \
+    X(UG_ENOMEM, -1, "out of memory")                                         \
+    X(UG_EINVAL, -2, "invalid argument")                                      \
+    X(UG_EFULL, -3, "the task queue is full")                                 \
+    X(UG_ESHUTDOWN, -4, "the pool is shut down")                              \
+    X(UG_ETIMEDOUT, -5, "timed out")                                          \
+    X(UG_ECANCELED, -6, "cancelled")                                          \
+    X(UG_EBUSY, -7, "already running or finished")                            \
+    X(UG_ETHREAD, -8, "could not start a thread")                             \
+    X(UG_EIO, -9, "input/output error")                                       \
+    X(UG_ERANGE, -10, "value out of range")                                   \
+    X(UG_EFAILED, -11, "the task failed")
+
+enum ug_error {
+#define UG__ERROR_ENUM(name, value, message) name = value,
+    UG_ERRORS(UG__ERROR_ENUM)
+#undef UG__ERROR_ENUM
+};
+
+/* A sentence explaining `code` ("out of memory"); "success" for 0 and
+ * "unknown error" for a code outside the table. */
+const char *ug_strerror(int code);
+
+/* The symbolic name of `code` ("UG_ENOMEM"); "UG_OK" for 0 and
+ * "UG_EUNKNOWN" for a code outside the table. */
+const char *ug_err_name(int code);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that ungil builds, tests and benchmarks with.
+# Idempotent: apt runs only when a package is missing.
+set -euo pipefail
+
+packages=(
+  build-essential pkg-config ninja-build
+  libcurl4-openssl-dev libturbojpeg0-dev libspng-dev libpng-dev libxml2-dev
+  clang libclang-rt-14-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "setup: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
