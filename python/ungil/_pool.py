@@ -8,6 +8,7 @@ future per item.
 
 import concurrent.futures
 import os
+import sys
 import threading
 import weakref
 
@@ -35,8 +36,9 @@ class Future(concurrent.futures.Future):
     def result(self, timeout=None):
         try:
             return super().result(timeout)
-        except KeyboardInterrupt:
-            self._ungil_pool._interrupt()
+        except KeyboardInterrupt as exc:
+            if exc is not self._exception:  # Ctrl-C, not the task's own
+                self._ungil_pool._interrupt()
             raise
 
     def exception(self, timeout=None):
@@ -136,7 +138,7 @@ class Pool(concurrent.futures.Executor):
             raise ValueError("chunksize must be >= 1.")
         if self._shutdown:
             raise RuntimeError("cannot schedule new futures after shutdown")
-        job = self._native.map(fn, zip(*iterables), chunksize,
+        job = self._native.map(self, fn, zip(*iterables), chunksize,
                                buffersize or 0, timeout)
         return self._results(job)
 
@@ -144,7 +146,8 @@ class Pool(concurrent.futures.Executor):
         try:
             yield from job
         except KeyboardInterrupt:
-            self._interrupt()
+            if job.interrupted:  # Ctrl-C, not an item's own exception
+                self._interrupt()
             raise
         finally:
             job.cancel()
@@ -179,12 +182,15 @@ class Pool(concurrent.futures.Executor):
 
 def _python_exit():
     # Runs before atexit handlers (as for the standard executors): pools
-    # still open finish their work, unless Ctrl-C was pressed, in which case
-    # nothing more is waited for.
+    # still open finish their work, unless Ctrl-C was pressed (in a wait on
+    # the pool, at exit, or uncaught), in which case nothing more is waited
+    # for.
     global _global_shutdown
     _global_shutdown = True
     pools = list(_live_pools)
-    interrupted = False
+    # A program ended by an uncaught Ctrl-C does not wait either.
+    last = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
+    interrupted = isinstance(last, KeyboardInterrupt)
     for pool in pools:
         if pool._interrupted or interrupted:
             pool._native.shutdown(False, True)

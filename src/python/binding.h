@@ -86,8 +86,8 @@ ug_trace *ub_pool_trace(ub_pool_object *pool);
 unsigned long ub_pool_epoch(ub_pool_object *pool);
 
 /* Creates a map job: see mapjob.c. */
-PyObject *ub_mapjob_new(ub_state *st, ub_pool_object *pool, PyObject *fn,
-                        PyObject *source, Py_ssize_t chunksize,
+PyObject *ub_mapjob_new(ub_state *st, ub_pool_object *pool, PyObject *owner,
+                        PyObject *fn, PyObject *source, Py_ssize_t chunksize,
                         Py_ssize_t buffersize, uint64_t deadline);
 
 /* Module-level functions defined outside module.c. */

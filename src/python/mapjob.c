@@ -24,6 +24,8 @@
  */
 #include "binding.h"
 
+#include <structmember.h>
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -42,6 +44,8 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     ub_pool_object *pool;
+    PyObject *owner; /* the ungil.Pool, kept alive (and so waited for at
+                      * exit) while the job runs */
     PyObject *fn;
     PyObject *source; /* iterator of argument tuples, NULL when drained */
     Entry *ring;
@@ -54,6 +58,7 @@ typedef struct {
     unsigned long epoch;
     unsigned max_runners, active_runners;
     int closed;
+    char interrupted; /* a signal (Ctrl-C) ended a wait, not an item */
     ug_trace *trace;
     uint32_t label;
     atomic_uint_fast64_t completions;
@@ -231,8 +236,8 @@ static int pull(MapJob *job, Py_ssize_t limit) {
     return 0;
 }
 
-PyObject *ub_mapjob_new(ub_state *st, ub_pool_object *pool, PyObject *fn,
-                        PyObject *source, Py_ssize_t chunksize,
+PyObject *ub_mapjob_new(ub_state *st, ub_pool_object *pool, PyObject *owner,
+                        PyObject *fn, PyObject *source, Py_ssize_t chunksize,
                         Py_ssize_t buffersize, uint64_t deadline) {
     PyObject *iter = PyObject_GetIter(source);
     if (!iter)
@@ -243,6 +248,7 @@ PyObject *ub_mapjob_new(ub_state *st, ub_pool_object *pool, PyObject *fn,
         return NULL;
     }
     job->pool = (ub_pool_object *)Py_NewRef(pool);
+    job->owner = Py_NewRef(owner);
     job->fn = Py_NewRef(fn);
     job->source = iter;
     job->mask = 63;
@@ -255,6 +261,7 @@ PyObject *ub_mapjob_new(ub_state *st, ub_pool_object *pool, PyObject *fn,
     job->max_runners = ug_pool_workers(ub_pool_native(pool));
     job->active_runners = 0;
     job->closed = 0;
+    job->interrupted = 0;
     job->trace = ub_pool_trace(pool);
     job->label = job->trace ? ub_label_for(job->trace, fn) : 0;
     atomic_init(&job->completions, 0);
@@ -329,8 +336,10 @@ static PyObject *job_next(MapJob *job) {
             break;
         struct wait_ctx w = {job, atomic_load(&job->completions)};
         int rc = ub_wait(poll_completion, &w, job->deadline);
-        if (rc < 0)
+        if (rc < 0) {
+            job->interrupted = 1;
             return NULL;
+        }
         if (rc == 0) {
             PyErr_SetNone(PyExc_TimeoutError);
             return NULL;
@@ -360,6 +369,7 @@ static PyObject *job_cancel(MapJob *job, PyObject *unused) {
 static int job_traverse(MapJob *job, visitproc visit, void *arg) {
     Py_VISIT(Py_TYPE(job));
     Py_VISIT(job->pool);
+    Py_VISIT(job->owner);
     Py_VISIT(job->fn);
     Py_VISIT(job->source);
     if (job->ring) {
@@ -380,6 +390,7 @@ static int job_clear(MapJob *job) {
     }
     Py_CLEAR(job->source);
     Py_CLEAR(job->fn);
+    Py_CLEAR(job->owner);
     Py_CLEAR(job->pool);
     return 0;
 }
@@ -401,7 +412,15 @@ static PyMethodDef job_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyMemberDef job_members[] = {
+    {"interrupted", T_BOOL, offsetof(MapJob, interrupted), READONLY,
+     "True once a signal (Ctrl-C) interrupted a wait for a result; false "
+     "when a KeyboardInterrupt came from an item itself."},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyType_Slot job_slots[] = {
+    {Py_tp_members, job_members},
     {Py_tp_iter, PyObject_SelfIter},
     {Py_tp_iternext, job_next},
     {Py_tp_methods, job_methods},

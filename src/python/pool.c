@@ -268,15 +268,16 @@ static PyObject *pool_submit(ub_pool_object *self, PyObject *const *args,
 }
 
 PyDoc_STRVAR(map_doc,
-"map(fn, source, chunksize, buffersize, timeout)\n--\n\n"
+"map(owner, fn, source, chunksize, buffersize, timeout)\n--\n\n"
 "Start a map job over the argument tuples of iterator `source` and return\n"
 "it; iterating the job yields the results in order.  buffersize 0 takes the\n"
-"whole source now; otherwise at most buffersize items are in flight.");
+"whole source now; otherwise at most buffersize items are in flight.\n"
+"The job keeps `owner` (the ungil.Pool) alive while it runs.");
 
 static PyObject *pool_map(ub_pool_object *self, PyObject *args) {
-    PyObject *fn, *source, *timeout;
+    PyObject *owner, *fn, *source, *timeout;
     Py_ssize_t chunksize, buffersize;
-    if (!PyArg_ParseTuple(args, "OOnnO:map", &fn, &source, &chunksize,
+    if (!PyArg_ParseTuple(args, "OOOnnO:map", &owner, &fn, &source, &chunksize,
                           &buffersize, &timeout))
         return NULL;
     if (chunksize < 1 || buffersize < 0) {
@@ -287,8 +288,8 @@ static PyObject *pool_map(ub_pool_object *self, PyObject *args) {
     uint64_t deadline;
     if (ub_deadline(timeout, &deadline) < 0)
         return NULL;
-    return ub_mapjob_new(ub_state_of_type(Py_TYPE(self)), self, fn, source,
-                         chunksize, buffersize, deadline);
+    return ub_mapjob_new(ub_state_of_type(Py_TYPE(self)), self, owner, fn,
+                         source, chunksize, buffersize, deadline);
 }
 
 PyDoc_STRVAR(cancel_pending_doc,

@@ -929,6 +929,30 @@ static void test_wait_idle(void) {
     gate_destroy(&g);
 }
 
+/* A task that waits for its own pool to go idle, which would be forever. */
+struct self_wait {
+    ug_pool *pool;
+    atomic_int rc;
+};
+
+static int wait_for_own_pool(void *arg) {
+    struct self_wait *w = arg;
+    atomic_store(&w->rc, ug_pool_wait_idle(w->pool, -1));
+    return 0;
+}
+
+static void test_wait_idle_from_worker(void) {
+    ug_pool *pool = make_pool(1, 0, UG_SUBMIT_BLOCK);
+    if (!pool)
+        return;
+    struct self_wait w = {.pool = pool};
+    atomic_init(&w.rc, 1);
+    CHECK_RC(submit_fn(pool, wait_for_own_pool, &w, NULL), 0);
+    CHECK_RC(ug_pool_wait_idle(pool, -1), 0);
+    CHECK_RC(atomic_load(&w.rc), UG_EBUSY);
+    ug_pool_free(pool);
+}
+
 /* ---- many producers ----------------------------------------------------- */
 
 enum { PRODUCERS = 4 };
@@ -1282,6 +1306,7 @@ int main(int argc, char **argv) {
         CHECK_TEST(test_free_runs_queued_tasks),
         CHECK_TEST(test_cancel_pending),
         CHECK_TEST(test_wait_idle),
+        CHECK_TEST(test_wait_idle_from_worker),
         CHECK_TEST(test_many_producers),
         CHECK_TEST(test_parallel_for_covers_every_index),
         CHECK_TEST(test_parallel_for_small_queue),
