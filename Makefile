@@ -15,7 +15,16 @@ ASAN_FLAGS := -Db_sanitize=address,undefined -Db_lundef=false
 TSAN_FLAGS := -Db_sanitize=thread -Dpython=false
 
 
-.PHONY: setup build demo test test-c test-python bench sanitize asan tsan clean
+FUZZ_BUILD := build-fuzz
+FUZZ_SECONDS ?= 600
+FUZZ_CC := clang
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
+  -fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE -Wall -Wextra -Iinclude
+FUZZ_HEADERS = $(wildcard include/ungil/*.h)
+FUZZ_HARNESSES :=
+
+.PHONY: setup build demo test test-c test-python bench sanitize asan tsan \
+  fuzz clean
 
 setup: $(STAMP)
 
@@ -74,5 +83,34 @@ tsan: setup
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  meson test -C $(TSAN_BUILD) --print-errorlogs
 
+# libFuzzer harnesses, built with Debian's clang.  fuzz/fuzz_NAME.c is
+# compiled with the core sources it needs into $(FUZZ_BUILD)/fuzz_NAME and
+# run for FUZZ_SECONDS by `make fuzz-NAME` (all of them: `make fuzz`).  The
+# working corpus $(FUZZ_BUILD)/corpus/NAME grows from fuzz/seeds/NAME; a
+# dictionary fuzz/NAME.dict is used if present.  Crashing inputs land in
+# $(FUZZ_BUILD)/NAME-crash-*, the whole output in $(FUZZ_BUILD)/fuzz_NAME.log.
+# $(call fuzz_harness,name,core sources)
+define fuzz_harness
+FUZZ_HARNESSES += $(1)
+.PHONY: fuzz-$(1)
+$(FUZZ_BUILD)/fuzz_$(1): fuzz/fuzz_$(1).c $(2) $(FUZZ_HEADERS)
+	@mkdir -p $(FUZZ_BUILD)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $$@ fuzz/fuzz_$(1).c $(2)
+fuzz-$(1): setup $(FUZZ_BUILD)/fuzz_$(1)
+	@mkdir -p $(FUZZ_BUILD)/corpus/$(1)
+	@echo "fuzz-$(1): $(FUZZ_SECONDS) s, output in $(FUZZ_BUILD)/fuzz_$(1).log"
+	@$(FUZZ_BUILD)/fuzz_$(1) -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/$(1)- \
+	  $(if $(wildcard fuzz/$(1).dict),-dict=fuzz/$(1).dict) \
+	  $(FUZZ_BUILD)/corpus/$(1) fuzz/seeds/$(1) \
+	  >$(FUZZ_BUILD)/fuzz_$(1).log 2>&1; rc=$$$$?; \
+	  grep -E '^#[0-9]+[[:space:]]+DONE|^Done [0-9]+ runs|^stat::|ERROR|SUMMARY' \
+	    $(FUZZ_BUILD)/fuzz_$(1).log; exit $$$$rc
+endef
+
+$(eval $(call fuzz_harness,path,src/core/path.c))
+
+fuzz: setup $(addprefix fuzz-,$(FUZZ_HARNESSES))
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

@@ -159,10 +159,18 @@ def find(group, name):
     return next(r for r in group["contenders"] if r["name"] == name)
 
 
-def target(what, value, required):
-    """A requirement of the issue: value must be >= required."""
-    return {"what": what, "value": value, "required": required,
-            "met": value is not None and value >= required}
+_OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b,
+        "<": lambda a, b: a < b}
+
+
+def target(what, value, required, op=">="):
+    """A requirement of the issue: value must be >= required (or, with
+    op "<=" or "<", at most / below it: a time or a cost)."""
+    t = {"what": what, "value": value, "required": required,
+         "met": value is not None and _OPS[op](value, required)}
+    if op != ">=":
+        t["op"] = op
+    return t
 
 
 # ---- writing -----------------------------------------------------------
@@ -184,7 +192,7 @@ def write_results(name, title, groups, targets=(), notes=(), facts=None):
     print(f"wrote {path} and {name}.svg", file=sys.stderr)
     for t in data["targets"]:
         print(f"  target {t['what']}: {t['value']:.3g} "
-              f"(required >= {t['required']}) "
+              f"(required {t.get('op', '>=')} {t['required']}) "
               f"{'met' if t['met'] else 'NOT met'}", file=sys.stderr)
     return data
 
@@ -198,7 +206,9 @@ def fmt_rate(r):
 
 
 def chart(data, path):
-    """One horizontal bar panel per group: median items/s, min-max whiskers."""
+    """One horizontal bar panel per group: median items/s, min-max whiskers;
+    and for a group whose rows carry client CPU time (cpu_us_per_item), a
+    second panel with the median CPU microseconds per item."""
     import matplotlib
     matplotlib.use("Agg")
     matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text
@@ -206,35 +216,69 @@ def chart(data, path):
     import matplotlib.pyplot as plt
 
     groups = data["groups"]
-    heights = [0.6 + 0.45 * len(g["contenders"]) for g in groups]
-    fig, axes = plt.subplots(len(groups), 1, squeeze=False,
+    panels = []
+    for g in groups:
+        panels.append((_rate_panel, g))
+        if any("cpu_us_per_item" in r for r in g["contenders"]):
+            panels.append((_cpu_panel, g))
+    heights = [0.6 + 0.45 * len(g["contenders"]) for _, g in panels]
+    fig, axes = plt.subplots(len(panels), 1, squeeze=False,
                              figsize=(9, 1.2 + sum(heights)),
                              gridspec_kw={"height_ratios": heights})
-    for ax, g in zip(axes[:, 0], groups):
-        rows = g["contenders"][::-1]
-        med = [r["per_second"] for r in rows]
-        lo = [m - r["items"] / r["max"] for m, r in zip(med, rows)]
-        hi = [r["items"] / r["min"] - m for m, r in zip(med, rows)]
-        colors = ["tab:orange" if r["name"].startswith(("ungil", "ug_"))
-                  else "tab:gray" for r in rows]
-        y = range(len(rows))
-        ax.barh(y, med, xerr=[lo, hi], color=colors, capsize=3)
-        ax.set_yticks(list(y), [r["name"] for r in rows], fontsize=8)
-        unit = rows[0]["unit"]
-        ax.set_xlabel(f"{unit} per second (median of {g['rounds']}, "
-                      "whiskers min-max)", fontsize=8)
-        if max(med) / min(med) > 30:
-            ax.set_xscale("log")
-        for yi, (m, h, r) in enumerate(zip(med, hi, rows)):
-            label = f"  {fmt_rate(m)}"
-            if r["ratio"] is not None:
-                label += f"  ({r['ratio']:.3g}x)"
-            ax.text(m + h, yi, label, va="center", fontsize=7)
-        ax.set_title(f"{g['title']} (ratio vs {g['baseline']})", fontsize=9)
-        ax.margins(x=0.35)
+    for ax, (draw, g) in zip(axes[:, 0], panels):
+        draw(ax, g)
     fig.suptitle(f"{data['title']} - {cores_label(data['machine'])}, "
                  f"{data['machine']['cpu']}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, format=Path(path).suffix.lstrip(".") or "svg",
                 metadata={"Date": None} if str(path).endswith(".svg") else None)
     plt.close(fig)
+
+
+def _is_ours(row):
+    return row["name"].startswith(("ungil", "ug_"))
+
+
+def _cpu_panel(ax, g):
+    """Median client CPU microseconds per item, min-max whiskers."""
+    rows = [r for r in g["contenders"] if "cpu_us_per_item" in r][::-1]
+    med = [r["cpu_us_per_item"] for r in rows]
+    lo = [m - r["cpu_min"] / r["items"] * 1e6 for m, r in zip(med, rows)]
+    hi = [r["cpu_max"] / r["items"] * 1e6 - m for m, r in zip(med, rows)]
+    colors = ["tab:orange" if _is_ours(r) else "tab:gray" for r in rows]
+    y = range(len(rows))
+    ax.barh(y, med, xerr=[lo, hi], color=colors, capsize=3)
+    ax.set_yticks(list(y), [r["name"] for r in rows], fontsize=8)
+    unit = rows[0]["unit"].rstrip("s")
+    ax.set_xlabel(f"client CPU µs per {unit} (median of {g['rounds']}, "
+                  "whiskers min-max; less is better)", fontsize=8)
+    if max(med) / min(med) > 30:
+        ax.set_xscale("log")
+    for yi, (m, h) in enumerate(zip(med, hi)):
+        ax.text(m + h, yi, f"  {m:,.0f} µs", va="center", fontsize=7)
+    ax.set_title(f"{g['title']}: client CPU", fontsize=9)
+    ax.margins(x=0.35)
+
+
+def _rate_panel(ax, g):
+    """Median items per second, min-max whiskers, ratio labels."""
+    rows = g["contenders"][::-1]
+    med = [r["per_second"] for r in rows]
+    lo = [m - r["items"] / r["max"] for m, r in zip(med, rows)]
+    hi = [r["items"] / r["min"] - m for m, r in zip(med, rows)]
+    colors = ["tab:orange" if _is_ours(r) else "tab:gray" for r in rows]
+    y = range(len(rows))
+    ax.barh(y, med, xerr=[lo, hi], color=colors, capsize=3)
+    ax.set_yticks(list(y), [r["name"] for r in rows], fontsize=8)
+    unit = rows[0]["unit"]
+    ax.set_xlabel(f"{unit} per second (median of {g['rounds']}, "
+                  "whiskers min-max)", fontsize=8)
+    if max(med) / min(med) > 30:
+        ax.set_xscale("log")
+    for yi, (m, h, r) in enumerate(zip(med, hi, rows)):
+        label = f"  {fmt_rate(m)}"
+        if r["ratio"] is not None:
+            label += f"  ({r['ratio']:.3g}x)"
+        ax.text(m + h, yi, label, va="center", fontsize=7)
+    ax.set_title(f"{g['title']} (ratio vs {g['baseline']})", fontsize=9)
+    ax.margins(x=0.35)

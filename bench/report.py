@@ -19,7 +19,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 README = ROOT / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
-ORDER = ["pool_map", "native_tasks", "sum_upto"]
+ORDER = ["pool_map", "native_tasks", "sum_upto", "download_latency",
+         "download_throughput"]
 
 
 def fmt_s(s):
@@ -62,17 +63,34 @@ def render_one(data):
     out = [f"### {data['title']}", "", machine_line(m, rounds), ""]
     for g in data["groups"]:
         unit = g["contenders"][0]["unit"]
+        one = unit.rstrip("s")
+        # Optional columns: a time scaled to `scale_to` items (for peers
+        # run on fewer items), and client CPU (rows with cpu_median).
+        scale = g.get("scale_to")
+        cpu = any("cpu_median" in r for r in g["contenders"])
+        head = (f"| contender | {unit} | median | min | max | {unit}/s "
+                f"(median) | ns per {one} |")
+        rule = "|---|---:|---:|---:|---:|---:|---:|"
+        if scale:
+            head += f" time for {scale:,} {unit} (scaled) |"
+            rule += "---:|"
+        if cpu:
+            head += f" client CPU (median) | CPU µs per {one} |"
+            rule += "---:|---:|"
         out += [f"**{g['title']}** ({cores} cores; ratio = {unit}/s vs "
-                f"{g['baseline']})", "",
-                f"| contender | {unit} | median | min | max | {unit}/s "
-                f"(median) | ns per {unit.rstrip('s')} | ratio |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|"]
+                f"{g['baseline']})", "", head + " ratio |", rule + "---:|"]
         for r in g["contenders"]:
             name = f"**{r['name']}**" if r["name"] == g["baseline"] else r["name"]
-            out.append(f"| {name} | {r['items']:,} | {fmt_s(r['median'])} | "
-                       f"{fmt_s(r['min'])} | {fmt_s(r['max'])} | "
-                       f"{fmt_rate(r['per_second'])} | {fmt_ns(r['ns_per_item'])} | "
-                       f"{fmt_ratio(r['ratio'])} |")
+            line = (f"| {name} | {r['items']:,} | {fmt_s(r['median'])} | "
+                    f"{fmt_s(r['min'])} | {fmt_s(r['max'])} | "
+                    f"{fmt_rate(r['per_second'])} | {fmt_ns(r['ns_per_item'])} |")
+            if scale:
+                line += f" {fmt_s(r['median'] / r['items'] * scale)} |"
+            if cpu:
+                line += (f" {fmt_s(r['cpu_median'])} | "
+                         f"{r['cpu_us_per_item']:,.1f} |" if "cpu_median" in r
+                         else " - | - |")
+            out.append(line + f" {fmt_ratio(r['ratio'])} |")
         out.append("")
     for t in data.get("targets", []):
         mark = "met" if t["met"] else "**not met**"
@@ -80,8 +98,8 @@ def render_one(data):
                  else fmt_rate(t["value"]))
         required = (f"{t['required']:g}x" if t["required"] < 1000
                     else fmt_rate(t["required"]))
-        out.append(f"- Target: {t['what']}: {value} (required >= {required}, "
-                   f"{cores} cores): {mark}")
+        out.append(f"- Target: {t['what']}: {value} (required "
+                   f"{t.get('op', '>=')} {required}, {cores} cores): {mark}")
     for note in data.get("notes", []):
         out.append(f"- {note}")
     out += ["", f"![{data['title']}](bench/results/{data['name']}.svg)", ""]

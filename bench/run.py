@@ -1,6 +1,11 @@
 """Runs every bench/bench_*.py in turn, then bench/report.py.
 
     python3 bench/run.py [name ...]     # e.g. run.py pool_map sum_upto
+    python3 bench/run.py download_latency download_throughput
+
+The download benchmarks need requests, aiohttp and pycurl (the `bench`
+extra) and nginx and wrk (tools/setup-system.sh); their helpers
+(download_clients.py, fixture_runner.py) are not benchmarks themselves.
 
 Each benchmark runs in its own interpreter with this environment
 (BENCH_ROUNDS, UNGIL_BUILD, ...) and can also be run alone.  A benchmark

@@ -5,8 +5,9 @@ set -euo pipefail
 
 packages=(
   build-essential pkg-config ninja-build
-  libcurl4-openssl-dev libturbojpeg0-dev libspng-dev libpng-dev libxml2-dev
+  libcurl4-openssl-dev libssl-dev libturbojpeg0-dev libspng-dev libpng-dev libxml2-dev
   clang libclang-rt-14-dev
+  nginx wrk  # benchmarks only (bench/bench_download_throughput.py)
 )
 
 missing=()

@@ -27,7 +27,17 @@ extern "C" {
     X(UG_ETHREAD, -8, "could not start a thread")                             \
     X(UG_EIO, -9, "input/output error")                                       \
     X(UG_ERANGE, -10, "value out of range")                                   \
-    X(UG_EFAILED, -11, "the task failed")
+    X(UG_EFAILED, -11, "the task failed")                                     \
+    X(UG_EURL, -12, "malformed or unsupported URL")                           \
+    X(UG_ENET, -13, "network error")                                          \
+    X(UG_EHTTP, -14, "HTTP error status")                                     \
+    X(UG_ETOOBIG, -15, "body larger than the size limit")                     \
+    X(UG_EREDIRECT, -16, "too many or forbidden redirects")                   \
+    X(UG_EPROTOCOL, -17, "malformed response")                                \
+    X(UG_ECHECKSUM, -18, "checksum mismatch")                                 \
+    X(UG_ENONAME, -19, "no usable file name")                                 \
+    X(UG_EEXIST, -20, "the file already exists")                              \
+    X(UG_EUNSAFE, -21, "refused: a link or special file is in the way")
 
 enum ug_error {
 #define UG__ERROR_ENUM(name, value, message) name = value,

@@ -73,6 +73,18 @@ int ug_trace_name_thread(ug_trace *trace, const char *name);
 void ug_trace_record(ug_trace *trace, uint32_t label, uint64_t start_ns,
                      uint64_t end_ns, uint64_t arg);
 
+/* A lane that belongs to no thread, for code that draws several things at
+ * once from one thread (the fetch engine draws each transfer slot as a
+ * lane).  Returns the lane named `name`, created on first use and owned by
+ * the trace, or NULL when memory runs out.  Takes the trace's lock. */
+typedef struct ug_trace_lane ug_trace_lane;
+ug_trace_lane *ug_trace_named_lane(ug_trace *trace, const char *name);
+
+/* Records one event on `lane` (from ug_trace_named_lane).  Lock-free; only
+ * one thread at a time may record into a given lane. */
+void ug_trace_record_lane(ug_trace *trace, ug_trace_lane *lane, uint32_t label,
+                          uint64_t start_ns, uint64_t end_ns, uint64_t arg);
+
 /* Number of events recorded so far, and number dropped for lack of memory. */
 size_t ug_trace_count(ug_trace *trace);
 size_t ug_trace_dropped(ug_trace *trace);

@@ -9,5 +9,7 @@
 #include "ungil/trace.h"
 #include "ungil/pool.h"
 #include "ungil/par.h"
+#include "ungil/fetch.h"
+#include "ungil/path.h"
 
 #endif

@@ -21,6 +21,10 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"get", cmd_get,
+     "[URL...] [-i FILE|-] [-o DIR] [-j N] [--per-host N] [--retry N]\n"
+     "          [--timeout S] [--max-size BYTES] [--quiet]",
+     "download many URLs at once into DIR"},
     {"sum", cmd_sum, "N [-j THREADS] [--time]",
      "add 1 + 2 + ... + N with a native loop on THREADS threads"},
 };

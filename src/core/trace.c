@@ -9,7 +9,8 @@
  * the lane list under the trace's lock, by a per-thread token (the address
  * of a thread-local variable).  A thread that exits leaves its lane behind;
  * a later thread with the same token continues it, which is safe because
- * the lane still has one writer at a time.
+ * the lane still has one writer at a time.  Named lanes (token NULL) belong
+ * to no thread; their single writer is whoever the caller says.
  *
  * The writers (JSON and SVG) are in trace_write.c.
  */
@@ -36,8 +37,8 @@ struct block {
     struct event ev[BLOCK_EVENTS];
 };
 
-struct lane {
-    const void *token; /* identifies the owning thread */
+struct ug_trace_lane {
+    const void *token; /* the owning thread's, or NULL for a named lane */
     char *name;        /* guarded by the trace lock */
     struct block *head, *tail;
     size_t tail_used;  /* writer-private */
@@ -48,7 +49,7 @@ struct ug_trace {
     uint64_t id;
     uint64_t origin;
     pthread_mutex_t lock; /* lanes array, lane names, labels */
-    struct lane **lanes;
+    struct ug_trace_lane **lanes;
     unsigned nlanes, lanes_cap;
     char **labels;
     uint32_t nlabels, labels_cap;
@@ -59,7 +60,7 @@ static atomic_uint_fast64_t next_trace_id = 1;
 static _Thread_local char thread_token;
 static _Thread_local struct {
     uint64_t trace_id;
-    struct lane *lane;
+    struct ug_trace_lane *lane;
 } lane_cache;
 
 uint64_t ug_clock_ns(void) {
@@ -90,7 +91,7 @@ int ug_trace_new(ug_trace **out) {
     return 0;
 }
 
-static void lane_free_blocks(struct lane *l) {
+static void lane_free_blocks(struct ug_trace_lane *l) {
     struct block *b = l->head;
     while (b) {
         struct block *next = b->next;
@@ -144,32 +145,58 @@ out:
     return id;
 }
 
-/* Finds or creates the calling thread's lane, with t->lock held. */
-static struct lane *lane_locked(ug_trace *t) {
-    for (unsigned i = 0; i < t->nlanes; i++)
-        if (t->lanes[i]->token == &thread_token)
-            return t->lanes[i];
+/* Appends an empty lane, with t->lock held; NULL if memory runs out. */
+static struct ug_trace_lane *lane_add_locked(ug_trace *t) {
     if (t->nlanes == t->lanes_cap) {
         unsigned cap = t->lanes_cap ? 2 * t->lanes_cap : 8;
-        struct lane **grown = realloc(t->lanes, cap * sizeof *grown);
+        struct ug_trace_lane **grown = realloc(t->lanes, cap * sizeof *grown);
         if (!grown)
             return NULL;
         t->lanes = grown;
         t->lanes_cap = cap;
     }
-    struct lane *l = calloc(1, sizeof *l);
+    struct ug_trace_lane *l = calloc(1, sizeof *l);
     if (!l)
         return NULL;
-    l->token = &thread_token;
     t->lanes[t->nlanes++] = l;
     return l;
 }
 
-static struct lane *my_lane(ug_trace *t) {
+/* Finds or creates the calling thread's lane, with t->lock held. */
+static struct ug_trace_lane *lane_locked(ug_trace *t) {
+    for (unsigned i = 0; i < t->nlanes; i++)
+        if (t->lanes[i]->token == &thread_token)
+            return t->lanes[i];
+    struct ug_trace_lane *l = lane_add_locked(t);
+    if (l)
+        l->token = &thread_token;
+    return l;
+}
+
+ug_trace_lane *ug_trace_named_lane(ug_trace *t, const char *name) {
+    ug_trace_lane *l = NULL;
+    pthread_mutex_lock(&t->lock);
+    for (unsigned i = 0; i < t->nlanes; i++) {
+        if (!t->lanes[i]->token && !strcmp(t->lanes[i]->name, name)) {
+            l = t->lanes[i];
+            goto out;
+        }
+    }
+    char *copy = strdup(name);
+    if (copy && (l = lane_add_locked(t)))
+        l->name = copy;
+    else
+        free(copy);
+out:
+    pthread_mutex_unlock(&t->lock);
+    return l;
+}
+
+static struct ug_trace_lane *my_lane(ug_trace *t) {
     if (lane_cache.trace_id == t->id)
         return lane_cache.lane;
     pthread_mutex_lock(&t->lock);
-    struct lane *l = lane_locked(t);
+    struct ug_trace_lane *l = lane_locked(t);
     pthread_mutex_unlock(&t->lock);
     if (l) {
         lane_cache.trace_id = t->id;
@@ -183,7 +210,7 @@ int ug_trace_name_thread(ug_trace *t, const char *name) {
     if (!copy)
         return UG_ENOMEM;
     pthread_mutex_lock(&t->lock);
-    struct lane *l = lane_locked(t);
+    struct ug_trace_lane *l = lane_locked(t);
     if (l) {
         free(l->name);
         l->name = copy;
@@ -197,9 +224,8 @@ int ug_trace_name_thread(ug_trace *t, const char *name) {
     return 0;
 }
 
-void ug_trace_record(ug_trace *t, uint32_t label, uint64_t start_ns,
-                     uint64_t end_ns, uint64_t arg) {
-    struct lane *l = my_lane(t);
+void ug_trace_record_lane(ug_trace *t, ug_trace_lane *l, uint32_t label,
+                          uint64_t start_ns, uint64_t end_ns, uint64_t arg) {
     if (!l) {
         atomic_fetch_add_explicit(&t->dropped, 1, memory_order_relaxed);
         return;
@@ -227,6 +253,11 @@ void ug_trace_record(ug_trace *t, uint32_t label, uint64_t start_ns,
     atomic_store_explicit(&l->published, n + 1, memory_order_release);
 }
 
+void ug_trace_record(ug_trace *t, uint32_t label, uint64_t start_ns,
+                     uint64_t end_ns, uint64_t arg) {
+    ug_trace_record_lane(t, my_lane(t), label, start_ns, end_ns, arg);
+}
+
 size_t ug_trace_count(ug_trace *t) {
     size_t n = 0;
     pthread_mutex_lock(&t->lock);
@@ -251,7 +282,7 @@ int ug_trace_foreach(ug_trace *t,
     char fallback[32];
     pthread_mutex_lock(&t->lock);
     for (unsigned li = 0; li < t->nlanes && !rc; li++) {
-        struct lane *l = t->lanes[li];
+        struct ug_trace_lane *l = t->lanes[li];
         size_t n = atomic_load_explicit(&l->published, memory_order_acquire);
         const char *lane_name = l->name;
         if (!lane_name) {

@@ -1,0 +1,353 @@
+"""The HTTP clients that the download benchmarks compare, one per function.
+
+Every client gets a list of URLs and a list of file paths (one per URL) and
+writes each body to its own file; none keeps bodies in memory.  A client
+raises if any transfer fails, so a broken run never produces a figure.
+
+The benchmarks run each client in a child process of its own, so that its
+CPU time can be measured alone (and a client's threads or connections never
+outlive its run):
+
+    python3 bench/download_clients.py JOB.json
+
+JOB.json holds {"client": name, "urls": [...], "paths": [...],
+"options": {...}}.  The child imports everything first, then times only the
+client call, and prints one JSON line: {"seconds": wall seconds,
+"cpu_user": ..., "cpu_system": ... (getrusage(RUSAGE_SELF) deltas over the
+call: every thread of the child, nothing of the server)}.
+"""
+
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import harness
+
+CONCURRENCY = 100
+
+
+# ---- ungil ------------------------------------------------------------
+
+def ungil_download(urls, paths, concurrency=CONCURRENCY):
+    """ungil.download: one libcurl multi loop on a native thread."""
+    ungil = harness.import_ungil()
+    dest = os.path.dirname(paths[0])
+    names = [os.path.basename(p) for p in paths]
+    results = ungil.download(urls, dest, names=names,
+                             concurrency=concurrency, per_host=concurrency)
+    bad = [r for r in results if not r.ok]
+    if bad:
+        raise RuntimeError(f"ungil: {len(bad)} failed, first: "
+                           f"{bad[0].url}: {bad[0].error} {bad[0].message}")
+
+
+# ---- pycurl -----------------------------------------------------------
+
+def pycurl_multi(urls, paths, handles=CONCURRENCY):
+    """pycurl's CurlMulti with `handles` easy handles, recycled.  Finished
+    transfers are removed and their handles given the next URLs before the
+    loop waits again (DESIGN.md: a loop that waits first leaves slots
+    idle)."""
+    import pycurl
+
+    multi = pycurl.CurlMulti()
+    free = []
+    for _ in range(min(handles, len(urls))):
+        c = pycurl.Curl()
+        c.setopt(pycurl.NOSIGNAL, 1)
+        free.append(c)
+    pool = list(free)
+    todo = iter(range(len(urls)))
+    active = 0
+    failures = []
+
+    def refill():
+        nonlocal active
+        while free:
+            i = next(todo, None)
+            if i is None:
+                return
+            c = free.pop()
+            c.index = i
+            c.file = open(paths[i], "wb")
+            c.setopt(pycurl.URL, urls[i])
+            c.setopt(pycurl.WRITEDATA, c.file)
+            multi.add_handle(c)
+            active += 1
+
+    def finished(c, error=None):
+        nonlocal active
+        c.file.close()
+        status = c.getinfo(pycurl.RESPONSE_CODE)
+        if error or status != 200:
+            failures.append((urls[c.index], error or status))
+        multi.remove_handle(c)
+        active -= 1
+        free.append(c)
+
+    try:
+        refill()
+        while active:
+            ret = pycurl.E_CALL_MULTI_PERFORM
+            while ret == pycurl.E_CALL_MULTI_PERFORM:
+                ret, _ = multi.perform()
+            while True:
+                queued, ok, err = multi.info_read()
+                for c in ok:
+                    finished(c)
+                for c, _, message in err:
+                    finished(c, message)
+                refill()  # before waiting
+                if not queued:
+                    break
+            if not active:
+                break
+            timeout_ms = multi.timeout()
+            if timeout_ms != 0:
+                multi.select(timeout_ms / 1000 if timeout_ms > 0 else 1.0)
+    finally:
+        for c in pool:
+            c.close()
+        multi.close()
+    if failures:
+        raise RuntimeError(f"pycurl: {len(failures)} failed, first: "
+                           f"{failures[0]}")
+
+
+# ---- aiohttp ----------------------------------------------------------
+
+def aiohttp_download(urls, paths, limit=CONCURRENCY):
+    """aiohttp: one ClientSession, a connector limit of `limit`, one task per
+    URL; each body is written with plain blocking file I/O (a local file
+    write of a few KB)."""
+    import asyncio
+
+    import aiohttp
+
+    async def one(session, url, path):
+        async with session.get(url) as response:
+            response.raise_for_status()
+            body = await response.read()
+        with open(path, "wb") as f:
+            f.write(body)
+
+    async def main():
+        connector = aiohttp.TCPConnector(limit=limit)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            await asyncio.gather(*(one(session, u, p)
+                                   for u, p in zip(urls, paths)))
+
+    asyncio.run(main())
+
+
+# ---- requests ---------------------------------------------------------
+
+def requests_sequential(urls, paths):
+    """requests, one URL after the other, on one Session (keep-alive)."""
+    import requests
+
+    with requests.Session() as session:
+        for url, path in zip(urls, paths):
+            response = session.get(url)
+            response.raise_for_status()
+            with open(path, "wb") as f:
+                f.write(response.content)
+
+
+def requests_pool(urls, paths, workers=CONCURRENCY):
+    """ThreadPoolExecutor(workers), each worker thread with its own
+    requests.Session (keep-alive; Session is not thread-safe)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    local = threading.local()
+
+    def one(url, path):
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+        response = session.get(url)
+        response.raise_for_status()
+        with open(path, "wb") as f:
+            f.write(response.content)
+
+    with ThreadPoolExecutor(workers) as executor:
+        for _ in executor.map(one, urls, paths):
+            pass
+
+
+def thread_per_url(urls, paths):
+    """The course's version: one threading.Thread per URL running
+    requests.get (a new connection each) and writing the file; start them
+    all, join them all."""
+    import requests
+
+    errors = []
+
+    def one(url, path):
+        try:
+            response = requests.get(url)
+            response.raise_for_status()
+            with open(path, "wb") as f:
+                f.write(response.content)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append((url, exc))
+
+    threads = [threading.Thread(target=one, args=(u, p))
+               for u, p in zip(urls, paths)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError(f"threads: {len(errors)} failed, first: "
+                           f"{errors[0]}")
+
+
+# ---- the parent side ---------------------------------------------------
+
+def tmp_root():
+    """Where the benchmarks put their files: $DL_TMP, else /dev/shm (a
+    tmpfs) when there is one, else the system's temporary directory.  On
+    this VM's ext4 disk, creating and writing a 20 KiB file costs 0.25 to
+    0.4 ms of kernel time (2,000 files: 0.5-0.8 s of system CPU, against
+    0.04 s on tmpfs), which would measure the disk rather than the
+    clients."""
+    root = os.environ.get("DL_TMP")
+    if root:
+        return root
+    if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+        return "/dev/shm"
+    return None
+
+
+def contender(client, urls, expect, options=None, tmp_root=None):
+    """A harness contender running `client` on `urls` in a child process.
+
+    Each run gets a fresh temporary directory, whose files the child names
+    00000.bin, 00001.bin, ...; afterwards (outside the time) every file is
+    checked with expect(paths) and the directory is removed.  Returns
+    (seconds, {"cpu_s", "cpu_user", "cpu_system"}) as measured by the
+    child.
+    """
+    def run():
+        dest = tempfile.mkdtemp(prefix=f"dl-{client}-", dir=tmp_root)
+        try:
+            paths = [os.path.join(dest, f"{i:05d}.bin")
+                     for i in range(len(urls))]
+            with tempfile.NamedTemporaryFile(
+                    "w", suffix=".json", prefix="dl-job-", dir=tmp_root,
+                    delete=False) as f:
+                json.dump({"client": client, "urls": urls, "paths": paths,
+                           "options": options or {}}, f)
+            try:
+                out = subprocess.run([sys.executable, __file__, f.name],
+                                     capture_output=True, text=True,
+                                     timeout=600)
+            finally:
+                os.unlink(f.name)
+            if out.returncode:
+                raise RuntimeError(f"{client} failed ({out.returncode}):\n"
+                                   f"{out.stderr[-4000:]}")
+            res = json.loads(out.stdout.strip().splitlines()[-1])
+            expect(paths)
+        finally:
+            shutil.rmtree(dest, ignore_errors=True)
+        cpu = res["cpu_user"] + res["cpu_system"]
+        return res["seconds"], {"cpu_s": cpu, "cpu_user": res["cpu_user"],
+                                "cpu_system": res["cpu_system"]}
+    return run
+
+
+def expect_files(expected, sample_every=1):
+    """A check for contender(): every path exists with the size of
+    expected(i) (a bytes object, or a path of a file to compare with), and
+    every sample_every-th file has exactly its bytes."""
+    def check(paths):
+        for i, path in enumerate(paths):
+            want = expected(i)
+            if isinstance(want, (str, os.PathLike)):
+                size = os.path.getsize(want)
+                if i % sample_every == 0:
+                    with open(want, "rb") as f:
+                        want = f.read()
+            else:
+                size = len(want)
+            try:
+                got = os.path.getsize(path)
+            except OSError:
+                raise AssertionError(f"{path}: missing") from None
+            if got != size:
+                raise AssertionError(f"{path}: {got} bytes, not {size}")
+            if i % sample_every == 0:
+                with open(path, "rb") as f:
+                    if f.read() != want:
+                        raise AssertionError(f"{path}: wrong bytes")
+    return check
+
+
+def cpu_summary(group):
+    """Adds each contender's median client CPU seconds (and per item) to
+    the rows of a harness group, from the runs' extras."""
+    for row in group["contenders"]:
+        cpu = [e["cpu_s"] for e in row.get("extra", ()) if "cpu_s" in e]
+        if cpu:
+            row["cpu_median"] = statistics.median(cpu)
+            row["cpu_min"], row["cpu_max"] = min(cpu), max(cpu)
+            row["cpu_us_per_item"] = row["cpu_median"] / row["items"] * 1e6
+    return group
+
+
+CLIENTS = {
+    "ungil": ungil_download,
+    "pycurl": pycurl_multi,
+    "aiohttp": aiohttp_download,
+    "requests": requests_sequential,
+    "requests_pool": requests_pool,
+    "thread_per_url": thread_per_url,
+}
+
+# What each client imports, loaded before the clock starts.
+PRELOAD = {
+    "ungil": lambda: harness.import_ungil(),
+    "pycurl": lambda: __import__("pycurl"),
+    "aiohttp": lambda: (__import__("asyncio"), __import__("aiohttp")),
+    "requests": lambda: __import__("requests"),
+    "requests_pool": lambda: (__import__("requests"),
+                              __import__("concurrent.futures")),
+    "thread_per_url": lambda: __import__("requests"),
+}
+
+
+def run_job(job):
+    """Runs one client once; returns the dict the child prints."""
+    name = job["client"]
+    PRELOAD[name]()
+    fn = CLIENTS[name]
+    u0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    fn(job["urls"], job["paths"], **job.get("options", {}))
+    seconds = time.perf_counter() - t0
+    u1 = resource.getrusage(resource.RUSAGE_SELF)
+    return {"seconds": seconds,
+            "cpu_user": u1.ru_utime - u0.ru_utime,
+            "cpu_system": u1.ru_stime - u0.ru_stime}
+
+
+def main(argv):
+    with open(argv[0]) as f:
+        job = json.load(f)
+    print(json.dumps(run_job(job)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

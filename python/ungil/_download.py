@@ -1,0 +1,226 @@
+"""ungil.download, download_iter and fetch: many transfers at once, in C.
+
+All transfers run on one libcurl multi loop on a native thread (see
+src/core/fetch.c); this module shapes its results into Result objects and
+draws progress.  The GIL is never held by the transfers.
+"""
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+from . import _ungil
+
+__all__ = ["DownloadError", "Result", "download", "download_iter", "fetch"]
+
+
+class DownloadError(Exception):
+    """A failed Result, raised by Result.raise_for_error()."""
+
+    def __init__(self, result):
+        super().__init__(f"{result.url}: {result.message or result.error}")
+        self.result = result
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What happened to one URL.
+
+    index: position in the input.  url / final_url: as given / after
+    redirects.  status: last HTTP status (0 if none).  bytes: body size
+    after decoding.  path: the file written (None in memory or on error).
+    body: the body, for fetch().  dns, connect, tls, first_byte, total:
+    seconds from the start of the last attempt, from libcurl.  attempts: 1
+    when no retry was needed.  error: None, or one of "url", "network",
+    "http", "too_big", "redirect", "protocol", "checksum", "timeout", "io",
+    "invalid", "memory"; message: the reason in words.
+    """
+
+    index: int
+    url: str
+    final_url: str | None
+    status: int
+    bytes: int
+    path: str | None
+    body: bytes | None
+    content_type: str | None
+    dns: float
+    connect: float
+    tls: float
+    first_byte: float
+    total: float
+    attempts: int
+    error: str | None
+    message: str | None
+
+    @property
+    def ok(self):
+        """True when the body arrived whole and verified."""
+        return self.error is None
+
+    def raise_for_error(self):
+        """Raise DownloadError if this URL failed; return self otherwise."""
+        if self.error is not None:
+            raise DownloadError(self)
+        return self
+
+
+class _PlainBar:
+    """A one-line progress display on stderr, for when tqdm is missing."""
+
+    def __init__(self, total):
+        self.total = total
+        self.last = 0.0
+
+    def update(self, done, failed, nbytes, rate):
+        now = time.monotonic()
+        if now - self.last < 0.2 and done < self.total:
+            return
+        self.last = now
+        failed_text = f", {failed} failed" if failed else ""
+        sys.stderr.write(f"\r{done}/{self.total} files{failed_text}, "
+                         f"{_human(nbytes)}, {_human(rate)}/s ")
+        sys.stderr.flush()
+
+    def close(self):
+        sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+class _TqdmBar:
+    def __init__(self, tqdm, total):
+        self.bar = tqdm(total=total, unit="file", dynamic_ncols=True)
+
+    def update(self, done, failed, nbytes, rate):
+        self.bar.n = done
+        self.bar.set_postfix_str(f"{_human(nbytes)}, {_human(rate)}/s"
+                                 + (f", {failed} failed" if failed else ""),
+                                 refresh=False)
+        self.bar.refresh()
+
+    def close(self):
+        self.bar.close()
+
+
+def _human(n):
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def _make_bar(kind, total):
+    if kind == "plain":
+        return _PlainBar(total)
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _PlainBar(total)
+    return _TqdmBar(tqdm, total)
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _as_list(values, what, n):
+    if values is None:
+        return None
+    values = list(values)
+    if len(values) != n:
+        raise ValueError(f"{what} must have one entry per URL "
+                         f"({len(values)} for {n} URLs)")
+    return values
+
+
+def _check_digests(digests):
+    for i, digest in enumerate(digests or ()):
+        if digest is not None and (not isinstance(digest, str)
+                                   or len(digest) != 64
+                                   or not _HEX.issuperset(digest)):
+            raise ValueError(f"sha256[{i}] must be 64 hex digits or None, "
+                             f"not {digest!r}")
+    return digests
+
+
+def download_iter(urls, dest=None, *, names=None, sha256=None,
+                  concurrency=64, per_host=8, retries=3, timeout=None,
+                  connect_timeout=10.0, low_speed=(1, 30), max_bytes=None,
+                  max_redirects=10, backoff=0.2, backoff_max=10.0,
+                  retry_after_max=30, content_disposition=False,
+                  resume=False, user_agent=None, progress=False):
+    """Download `urls` concurrently; yield a Result per URL as each finishes.
+
+    dest: directory for the files (created if missing); None keeps bodies
+    in memory (Result.body).  names: a file name per URL (made safe), else
+    taken from the URL path, or with content_disposition=True from that
+    header.  sha256: an expected hex digest per URL (or None entries).
+    concurrency / per_host: transfers in flight, in all and per host.
+    retries: extra attempts on connection errors, timeouts, 5xx and 429,
+    with exponential backoff (backoff .. backoff_max seconds, jittered) or
+    the server's Retry-After (at most retry_after_max seconds).  timeout:
+    seconds for a whole attempt (None: no limit); connect_timeout;
+    low_speed=(bytes, seconds): abort a transfer slower than that.
+    max_bytes: cap on each decoded body.  resume: continue "<name>.part"
+    files left by an earlier run with a Range request.  progress: True for
+    a progress bar (tqdm when installed), "plain" for a plain one.
+
+    Files appear under their final name only when complete and verified;
+    Ctrl-C stops every transfer within about a second and leaves no
+    final-named partial file.
+    """
+    urls = [os.fspath(u) if not isinstance(u, str) else u for u in urls]
+    n = len(urls)
+    if dest is not None:
+        dest = os.fspath(dest)
+        os.makedirs(dest, exist_ok=True)
+    low_bytes, low_seconds = low_speed
+    options = {
+        "concurrency": concurrency, "per_host": per_host, "retries": retries,
+        "timeout": timeout, "connect_timeout": connect_timeout,
+        "low_speed_bytes": low_bytes, "low_speed_time": low_seconds,
+        "max_bytes": max_bytes, "max_redirects": max_redirects,
+        "backoff": backoff, "backoff_max": backoff_max,
+        "retry_after_max": retry_after_max,
+        "content_disposition": int(bool(content_disposition)),
+        "resume": int(bool(resume)), "user_agent": user_agent,
+        "progress": int(bool(progress)),
+    }
+    if concurrency < 1 or per_host < 1:
+        raise ValueError("concurrency and per_host must be at least 1")
+    job = _ungil._Download(urls, dest, _as_list(names, "names", n),
+                           _check_digests(_as_list(sha256, "sha256", n)),
+                           options)
+    bar = _make_bar(progress, n) if progress else None
+    try:
+        for item in job:
+            if item is None:
+                snapshot = job.progress()
+                if snapshot and bar:
+                    done, _, failed, _, nbytes, rate, _ = snapshot
+                    bar.update(done, failed, nbytes, rate)
+                continue
+            fields = list(item)
+            if fields[5] is not None:
+                fields[5] = os.path.join(dest, fields[5])
+            yield Result(*fields)
+    finally:
+        job.close()
+        if bar:
+            bar.close()
+
+
+def download(urls, dest, **options):
+    """Download `urls` into directory `dest`; return a Result per URL, in
+    input order.  One failed URL never stops the others: check
+    Result.ok / Result.error.  Options as for download_iter."""
+    results = list(download_iter(urls, dest, **options))
+    results.sort(key=lambda result: result.index)
+    return results
+
+
+def fetch(urls, **options):
+    """Fetch `urls` into memory; return a Result per URL, in input order,
+    with the body in Result.body.  Options as for download_iter."""
+    return download(urls, None, **options)

@@ -1,0 +1,467 @@
+/* download.c - the _Download type: a fetch engine on its own thread.
+ *
+ * Creating a _Download adds every request and starts a native thread that
+ * runs ug_fetch_run with the GIL never held.  Each result is copied into a
+ * plain C record and appended to a queue under a mutex (unbounded, so a
+ * slow consumer never stalls the transfers).  Iterating the object pops
+ * records and turns them into tuples, waiting with the GIL released and
+ * interruptibly; Ctrl-C (or close()) raises the engine's cancel flag, and
+ * the thread stops within about 100 ms.  Progress snapshots from the engine
+ * are kept for the consumer, which draws them on its own thread.
+ */
+#include "binding.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+#include <time.h>
+
+#include "ungil/fetch.h"
+
+/* A result copied out of the engine's callback. */
+typedef struct record {
+    struct record *next;
+    ug_fetch_result r; /* strings and body below are owned copies */
+} record;
+
+typedef struct {
+    PyObject_HEAD
+    ug_fetch *fetch;
+    pthread_t thread;
+    int started, joined;
+    int cancel;       /* read by the engine with an atomic load */
+    int run_rc;
+    pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t cond;
+    record *head, *tail;
+    int finished;     /* the engine returned */
+    ug_fetch_progress progress;
+    int progress_new;
+    Py_ssize_t total;
+} DownloadObject;
+
+static char *copy_str(const char *s) { return s ? strdup(s) : NULL; }
+
+static void record_free(record *rec) {
+    free((char *)rec->r.url);
+    free((char *)rec->r.final_url);
+    free((char *)rec->r.path);
+    free((char *)rec->r.content_type);
+    free((char *)rec->r.message);
+    free((unsigned char *)rec->r.body);
+    free(rec);
+}
+
+/* Engine thread: copy the result and queue it. */
+static void on_done(void *ctx, const ug_fetch_result *res) {
+    DownloadObject *self = ctx;
+    record *rec = calloc(1, sizeof *rec);
+    if (!rec)
+        return; /* out of memory even for the record: the result is lost */
+    rec->r = *res;
+    rec->r.url = copy_str(res->url);
+    rec->r.final_url = copy_str(res->final_url);
+    rec->r.path = copy_str(res->path);
+    rec->r.content_type = copy_str(res->content_type);
+    rec->r.message = copy_str(res->message);
+    rec->r.body = NULL;
+    if (res->body && (rec->r.body = malloc(res->bytes ? res->bytes : 1)))
+        memcpy((unsigned char *)rec->r.body, res->body, res->bytes);
+    pthread_mutex_lock(&self->lock);
+    if (self->tail)
+        self->tail->next = rec;
+    else
+        self->head = rec;
+    self->tail = rec;
+    pthread_cond_broadcast(&self->cond);
+    pthread_mutex_unlock(&self->lock);
+}
+
+static void on_progress(void *ctx, const ug_fetch_progress *p) {
+    DownloadObject *self = ctx;
+    pthread_mutex_lock(&self->lock);
+    self->progress = *p;
+    self->progress_new = 1;
+    pthread_mutex_unlock(&self->lock);
+}
+
+static void *engine_main(void *arg) {
+    DownloadObject *self = arg;
+    int rc = ug_fetch_run(self->fetch, &self->cancel);
+    pthread_mutex_lock(&self->lock);
+    self->run_rc = rc;
+    self->finished = 1;
+    pthread_cond_broadcast(&self->cond);
+    pthread_mutex_unlock(&self->lock);
+    return NULL;
+}
+
+/* Cancels the engine and joins its thread (GIL released by the caller). */
+static void stop_engine(DownloadObject *self) {
+    if (!self->started || self->joined)
+        return;
+    __atomic_store_n(&self->cancel, 1, __ATOMIC_RELAXED);
+    pthread_join(self->thread, NULL);
+    self->joined = 1;
+}
+
+/* ---- construction ----------------------------------------------------- */
+
+static int get_uint(PyObject *opts, const char *key, unsigned *out) {
+    PyObject *v = PyDict_GetItemString(opts, key);
+    if (!v || v == Py_None)
+        return 0;
+    unsigned long x = PyLong_AsUnsignedLong(v);
+    if (x == (unsigned long)-1 && PyErr_Occurred())
+        return -1;
+    if (x > 0xFFFFFFFFul) {
+        PyErr_Format(PyExc_ValueError, "%s is too large", key);
+        return -1;
+    }
+    *out = (unsigned)x;
+    return 0;
+}
+
+/* Seconds (float) to whole milliseconds, at least 1 for any positive value. */
+static int get_ms(PyObject *opts, const char *key, unsigned *out) {
+    PyObject *v = PyDict_GetItemString(opts, key);
+    if (!v || v == Py_None)
+        return 0;
+    double s = PyFloat_AsDouble(v);
+    if (s == -1.0 && PyErr_Occurred())
+        return -1;
+    if (!(s >= 0) || s > 4e6) {
+        PyErr_Format(PyExc_ValueError, "%s must be between 0 and 4e6 seconds",
+                     key);
+        return -1;
+    }
+    *out = s > 0 && s < 0.001 ? 1 : (unsigned)(s * 1000);
+    return 0;
+}
+
+static const char *opt_str(PyObject *opts, const char *key) {
+    PyObject *v = PyDict_GetItemString(opts, key);
+    return v && PyUnicode_Check(v) ? PyUnicode_AsUTF8(v) : NULL;
+}
+
+static int read_options(PyObject *opts, ug_fetch_options *o) {
+    unsigned tmp = 0;
+    if (get_uint(opts, "concurrency", &o->concurrency) ||
+        get_uint(opts, "per_host", &o->per_host) ||
+        get_uint(opts, "retries", &o->retries) ||
+        get_uint(opts, "max_redirects", &o->max_redirects) ||
+        get_ms(opts, "backoff", &o->backoff_ms) ||
+        get_ms(opts, "backoff_max", &o->backoff_max_ms) ||
+        get_ms(opts, "connect_timeout", &o->connect_timeout_ms) ||
+        get_ms(opts, "timeout", &o->timeout_ms) ||
+        get_uint(opts, "low_speed_bytes", &o->low_speed_bytes) ||
+        get_uint(opts, "low_speed_time", &o->low_speed_s) ||
+        get_uint(opts, "retry_after_max", &o->retry_after_max_s) ||
+        get_uint(opts, "content_disposition", &tmp))
+        return -1;
+    o->content_disposition = tmp != 0;
+    tmp = 0;
+    if (get_uint(opts, "resume", &tmp))
+        return -1;
+    o->resume = tmp != 0;
+    PyObject *v = PyDict_GetItemString(opts, "max_bytes");
+    if (v && v != Py_None) {
+        o->max_bytes = PyLong_AsUnsignedLongLong(v);
+        if (PyErr_Occurred())
+            return -1;
+    }
+    v = PyDict_GetItemString(opts, "max_header_bytes");
+    if (v && v != Py_None) {
+        o->max_header_bytes = PyLong_AsSize_t(v);
+        if (PyErr_Occurred())
+            return -1;
+    }
+    o->user_agent = opt_str(opts, "user_agent");
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* A borrowed UTF-8 view of `item`, refusing non-str and embedded NULs
+ * (which C would silently cut the string at). */
+static int utf8_of(PyObject *item, const char *what, Py_ssize_t i,
+                   const char **out) {
+    if (!PyUnicode_Check(item)) {
+        PyErr_Format(PyExc_TypeError, "%s[%zd] must be a str, not %.100s", what,
+                     i, Py_TYPE(item)->tp_name);
+        return -1;
+    }
+    Py_ssize_t size;
+    *out = PyUnicode_AsUTF8AndSize(item, &size);
+    if (!*out)
+        return -1;
+    if ((size_t)size != strlen(*out)) {
+        PyErr_Format(PyExc_ValueError, "%s[%zd] contains a NUL character",
+                     what, i);
+        return -1;
+    }
+    return 0;
+}
+
+/* Item i of `seq` (a list, or None for "no values"); NULL for None. */
+static int item_str(PyObject *seq, Py_ssize_t i, const char *what,
+                    const char **out) {
+    *out = NULL;
+    if (seq == Py_None || PyList_GET_ITEM(seq, i) == Py_None)
+        return 0;
+    return utf8_of(PyList_GET_ITEM(seq, i), what, i, out);
+}
+
+static PyObject *download_new(PyTypeObject *type, PyObject *args,
+                              PyObject *kw) {
+    static char *kwlist[] = {"urls", "dest", "names", "sha256", "options", NULL};
+    PyObject *urls, *dest = Py_None, *names = Py_None, *sums = Py_None;
+    PyObject *opts = NULL, *dest_bytes = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!OOOO!:_Download", kwlist,
+                                     &PyList_Type, &urls, &dest, &names, &sums,
+                                     &PyDict_Type, &opts))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(urls);
+    if ((names != Py_None && (!PyList_Check(names) || PyList_GET_SIZE(names) != n)) ||
+        (sums != Py_None && (!PyList_Check(sums) || PyList_GET_SIZE(sums) != n))) {
+        PyErr_SetString(PyExc_ValueError,
+                        "names and sha256 must be lists as long as urls");
+        return NULL;
+    }
+    ug_fetch_options o;
+    ug_fetch_options_init(&o);
+    if (read_options(opts, &o) < 0)
+        return NULL;
+    if (dest != Py_None && !PyUnicode_FSConverter(dest, &dest_bytes))
+        return NULL;
+
+    DownloadObject *self = (DownloadObject *)type->tp_alloc(type, 0);
+    if (!self) {
+        Py_XDECREF(dest_bytes);
+        return NULL;
+    }
+    pthread_mutex_init(&self->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&self->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    self->total = n;
+    o.dest_dir = dest_bytes ? PyBytes_AS_STRING(dest_bytes) : NULL;
+    o.on_done = on_done;
+    PyObject *want_progress = PyDict_GetItemString(opts, "progress");
+    o.on_progress = want_progress && PyObject_IsTrue(want_progress) ? on_progress
+                                                                    : NULL;
+    o.ctx = self;
+    int rc = ug_fetch_new(&o, &self->fetch);
+    if (rc) {
+        if (rc == UG_EINVAL && dest_bytes)
+            PyErr_Format(PyExc_NotADirectoryError,
+                         "not a directory: %R", dest);
+        else
+            ub_raise(rc);
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const char *u, *name, *sum;
+        if (utf8_of(PyList_GET_ITEM(urls, i), "urls", i, &u) < 0 ||
+            item_str(names, i, "names", &name) < 0 ||
+            item_str(sums, i, "sha256", &sum) < 0)
+            goto fail;
+        long idx = ug_fetch_add(self->fetch, u, name, sum, NULL);
+        if (idx < 0) {
+            ub_raise((int)idx);
+            goto fail;
+        }
+    }
+    if (pthread_create(&self->thread, NULL, engine_main, self)) {
+        ub_raise(UG_ETHREAD);
+        goto fail;
+    }
+    self->started = 1;
+    Py_XDECREF(dest_bytes);
+    return (PyObject *)self;
+fail:
+    Py_XDECREF(dest_bytes);
+    Py_DECREF(self);
+    return NULL;
+}
+
+static void download_dealloc(DownloadObject *self) {
+    PyTypeObject *tp = Py_TYPE(self);
+    Py_BEGIN_ALLOW_THREADS
+    stop_engine(self);
+    Py_END_ALLOW_THREADS
+    ug_fetch_free(self->fetch);
+    while (self->head) {
+        record *next = self->head->next;
+        record_free(self->head);
+        self->head = next;
+    }
+    pthread_mutex_destroy(&self->lock);
+    pthread_cond_destroy(&self->cond);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+/* ---- consuming -------------------------------------------------------- */
+
+static int poll_record(void *ctx, int64_t slice_ns) {
+    DownloadObject *self = ctx;
+    uint64_t deadline = ug_clock_ns() + (uint64_t)slice_ns;
+    struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000u),
+                          .tv_nsec = (long)(deadline % 1000000000u)};
+    pthread_mutex_lock(&self->lock);
+    while (!self->head && !self->finished && !self->progress_new &&
+           ug_clock_ns() < deadline)
+        pthread_cond_timedwait(&self->cond, &self->lock, &ts);
+    int ready = self->head || self->finished || self->progress_new;
+    pthread_mutex_unlock(&self->lock);
+    return ready;
+}
+
+static PyObject *error_name(int code) {
+    const char *name;
+    switch (code) {
+    case 0: Py_RETURN_NONE;
+    case UG_EURL: name = "url"; break;
+    case UG_ENET: name = "network"; break;
+    case UG_EHTTP: name = "http"; break;
+    case UG_ETOOBIG: name = "too_big"; break;
+    case UG_EREDIRECT: name = "redirect"; break;
+    case UG_EPROTOCOL: name = "protocol"; break;
+    case UG_ECHECKSUM: name = "checksum"; break;
+    case UG_ETIMEDOUT: name = "timeout"; break;
+    case UG_EIO:
+    case UG_EUNSAFE:
+    case UG_EEXIST: name = "io"; break;
+    case UG_ENONAME: name = "url"; break;
+    case UG_EINVAL: name = "invalid"; break;
+    case UG_ENOMEM: name = "memory"; break;
+    case UG_ECANCELED: name = "cancelled"; break;
+    default: name = "error"; break;
+    }
+    return PyUnicode_FromString(name);
+}
+
+static PyObject *to_tuple(const ug_fetch_result *r) {
+    PyObject *body = r->body ? PyBytes_FromStringAndSize((const char *)r->body,
+                                                         (Py_ssize_t)r->bytes)
+                             : Py_NewRef(Py_None);
+    PyObject *err = error_name(r->error);
+    PyObject *t = NULL;
+    if (body && err)
+        t = Py_BuildValue("(nzzlKzOzdddddIOz)", (Py_ssize_t)r->index, r->url,
+                          r->final_url, r->status, (unsigned long long)r->bytes,
+                          r->path, body, r->content_type, r->dns_s, r->connect_s,
+                          r->tls_s, r->first_byte_s, r->total_s, r->attempts,
+                          err, r->message);
+    Py_XDECREF(body);
+    Py_XDECREF(err);
+    return t;
+}
+
+static PyObject *download_next(DownloadObject *self) {
+    for (;;) {
+        pthread_mutex_lock(&self->lock);
+        record *rec = self->head;
+        if (rec) {
+            self->head = rec->next;
+            if (!self->head)
+                self->tail = NULL;
+        }
+        int finished = self->finished;
+        int rc = self->run_rc;
+        pthread_mutex_unlock(&self->lock);
+        if (rec) {
+            PyObject *t = to_tuple(&rec->r);
+            record_free(rec);
+            return t;
+        }
+        if (finished) {
+            if (rc && rc != UG_ECANCELED)
+                return ub_raise(rc);
+            return NULL; /* StopIteration */
+        }
+        int w = ub_wait(poll_record, self, 0);
+        if (w < 0) {
+            Py_BEGIN_ALLOW_THREADS
+            stop_engine(self);
+            Py_END_ALLOW_THREADS
+            return NULL;
+        }
+        if (self->progress_new)
+            return Py_NewRef(Py_None); /* lets the caller draw progress */
+    }
+}
+
+PyDoc_STRVAR(progress_doc,
+"progress()\n--\n\n"
+"The latest progress snapshot as (done, total, failed, active, bytes, rate,\n"
+"elapsed) and mark it seen, or None if nothing changed since last time.");
+
+static PyObject *download_progress(DownloadObject *self, PyObject *unused) {
+    pthread_mutex_lock(&self->lock);
+    int fresh = self->progress_new;
+    ug_fetch_progress p = self->progress;
+    self->progress_new = 0;
+    pthread_mutex_unlock(&self->lock);
+    if (!fresh)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(nnnnKdd)", (Py_ssize_t)p.done, (Py_ssize_t)p.total,
+                         (Py_ssize_t)p.failed, (Py_ssize_t)p.active,
+                         (unsigned long long)p.bytes, p.rate, p.elapsed_s);
+}
+
+static PyObject *download_close(DownloadObject *self, PyObject *unused) {
+    Py_BEGIN_ALLOW_THREADS
+    stop_engine(self);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *download_get_total(DownloadObject *self, void *closure) {
+    return PyLong_FromSsize_t(self->total);
+}
+
+static PyMethodDef download_methods[] = {
+    {"progress", (PyCFunction)download_progress, METH_NOARGS, progress_doc},
+    {"close", (PyCFunction)download_close, METH_NOARGS,
+     "close()\n--\n\nCancel every transfer and wait for the engine to stop."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef download_getset[] = {
+    {"total", (getter)download_get_total, NULL, "Number of requests.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot download_slots[] = {
+    {Py_tp_new, download_new},
+    {Py_tp_dealloc, download_dealloc},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, download_next},
+    {Py_tp_methods, download_methods},
+    {Py_tp_getset, download_getset},
+    {Py_tp_doc,
+     "_Download(urls, dest, names, sha256, options)\n--\n\n"
+     "Run a fetch engine on a native thread; iterate for result tuples (and\n"
+     "None whenever a progress snapshot is ready).  See ungil.download."},
+    {0, NULL},
+};
+
+static PyType_Spec download_spec = {
+    .name = "ungil._ungil._Download",
+    .basicsize = sizeof(DownloadObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = download_slots,
+};
+
+int ub_download_init_type(PyObject *module, ub_state *st) {
+    PyTypeObject *tp =
+        (PyTypeObject *)PyType_FromModuleAndSpec(module, &download_spec, NULL);
+    if (!tp)
+        return -1;
+    int rc = PyModule_AddType(module, tp);
+    Py_DECREF(tp);
+    return rc;
+}
