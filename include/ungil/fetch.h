@@ -48,6 +48,7 @@ typedef struct ug_fetch_result {
     const char *url;         /* as added */
     const char *final_url;   /* after redirects; NULL if never connected */
     long status;             /* last HTTP status, 0 if none arrived */
+    int http_version;        /* 1 (1.0 and 1.1), 2 or 3; 0 if none */
     uint64_t bytes;          /* body bytes after decoding */
     const char *path;        /* name of the file written inside dest_dir;
                               * NULL in memory mode or on error */
@@ -97,6 +98,8 @@ typedef struct ug_fetch_options {
     int content_disposition;     /* take names from the header (opt-in) */
     int resume;                  /* continue a "<name>.part" with Range */
     const char *user_agent;      /* default "ungil/<version>" */
+    const char *ca_file;         /* PEM bundle to trust instead of the
+                                  * system's, or NULL */
     ug_trace *trace;             /* one bar per transfer, or NULL */
     ug_fetch_done_fn on_done;    /* required */
     ug_fetch_progress_fn on_progress;
@@ -109,8 +112,8 @@ typedef struct ug_fetch_options {
 /* Fills `opts` with the defaults. */
 void ug_fetch_options_init(ug_fetch_options *opts);
 
-/* Creates an engine.  Copies what it needs from `opts` (dest_dir and
- * user_agent included).  Returns 0, UG_EINVAL (no on_done, or a dest_dir
+/* Creates an engine.  Copies what it needs from `opts` (dest_dir,
+ * user_agent and ca_file included).  Returns 0, UG_EINVAL (no on_done, or a dest_dir
  * that cannot be opened as a directory), UG_ENOMEM or UG_EIO. */
 int ug_fetch_new(const ug_fetch_options *opts, ug_fetch **out);
 

@@ -28,7 +28,8 @@ class Result:
     """What happened to one URL.
 
     index: position in the input.  url / final_url: as given / after
-    redirects.  status: last HTTP status (0 if none).  bytes: body size
+    redirects.  status: last HTTP status (0 if none).  http_version: 1, 2
+    or 3 (0 if no response).  bytes: body size
     after decoding.  path: the file written (None in memory or on error).
     body: the body, for fetch().  dns, connect, tls, first_byte, total:
     seconds from the start of the last attempt, from libcurl.  attempts: 1
@@ -41,6 +42,7 @@ class Result:
     url: str
     final_url: str | None
     status: int
+    http_version: int
     bytes: int
     path: str | None
     body: bytes | None
@@ -149,7 +151,8 @@ def download_iter(urls, dest=None, *, names=None, sha256=None,
                   connect_timeout=10.0, low_speed=(1, 30), max_bytes=None,
                   max_redirects=10, backoff=0.2, backoff_max=10.0,
                   retry_after_max=30, content_disposition=False,
-                  resume=False, user_agent=None, progress=False):
+                  resume=False, user_agent=None, ca_file=None, trace=None,
+                  progress=False):
     """Download `urls` concurrently; yield a Result per URL as each finishes.
 
     dest: directory for the files (created if missing); None keeps bodies
@@ -163,8 +166,10 @@ def download_iter(urls, dest=None, *, names=None, sha256=None,
     seconds for a whole attempt (None: no limit); connect_timeout;
     low_speed=(bytes, seconds): abort a transfer slower than that.
     max_bytes: cap on each decoded body.  resume: continue "<name>.part"
-    files left by an earlier run with a Range request.  progress: True for
-    a progress bar (tqdm when installed), "plain" for a plain one.
+    files left by an earlier run with a Range request.  ca_file: a PEM
+    bundle to trust instead of the system's.  trace: an ungil.Trace that
+    gets one bar per transfer (lanes "transfer N").  progress: True for a
+    progress bar (tqdm when installed), "plain" for a plain one.
 
     Files appear under their final name only when complete and verified;
     Ctrl-C stops every transfer within about a second and leaves no
@@ -185,6 +190,8 @@ def download_iter(urls, dest=None, *, names=None, sha256=None,
         "retry_after_max": retry_after_max,
         "content_disposition": int(bool(content_disposition)),
         "resume": int(bool(resume)), "user_agent": user_agent,
+        "ca_file": os.fspath(ca_file) if ca_file is not None else None,
+        "trace": trace,
         "progress": int(bool(progress)),
     }
     if concurrency < 1 or per_host < 1:
@@ -202,8 +209,8 @@ def download_iter(urls, dest=None, *, names=None, sha256=None,
                     bar.update(done, failed, nbytes, rate)
                 continue
             fields = list(item)
-            if fields[5] is not None:
-                fields[5] = os.path.join(dest, fields[5])
+            if fields[6] is not None:
+                fields[6] = os.path.join(dest, fields[6])
             yield Result(*fields)
     finally:
         job.close()

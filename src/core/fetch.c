@@ -90,6 +90,7 @@ struct transfer {
 struct ug_fetch {
     ug_fetch_options opts;
     char *user_agent;
+    char *ca_file;
     int dirfd;              /* destination directory, -1 in memory mode */
     ug_names *names;
     CURLM *multi;
@@ -313,6 +314,9 @@ int ug_fetch_new(const ug_fetch_options *opts, ug_fetch **out) {
     for (unsigned i = 0; i < f->opts.concurrency; i++)
         f->slots[i].fd = -1;
     f->opts.user_agent = f->user_agent;
+    if (opts->ca_file && !(f->ca_file = strdup(opts->ca_file)))
+        goto fail;
+    f->opts.ca_file = f->ca_file;
     f->opts.dest_dir = NULL; /* not kept: the descriptor is */
     if (opts->dest_dir) {
         f->dirfd = open(opts->dest_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -402,6 +406,7 @@ void ug_fetch_free(ug_fetch *f) {
     free(f->spare);
     free(f->lanes);
     free(f->user_agent);
+    free(f->ca_file);
     free(f);
 }
 
@@ -572,6 +577,8 @@ static void setup_easy(ug_fetch *f, struct transfer *t) {
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_USERAGENT, f->user_agent);
+    if (o->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
@@ -704,6 +711,12 @@ static void report(ug_fetch *f, const struct request *r, struct transfer *t,
         curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &final_url);
         curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &type);
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &res.status);
+        long version = 0;
+        curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version);
+        res.http_version = version == CURL_HTTP_VERSION_3   ? 3
+                           : version == CURL_HTTP_VERSION_2_0 ? 2
+                           : version                          ? 1
+                                                              : 0;
         res.final_url = final_url;
         res.content_type = type;
         res.dns_s = info_time(e, CURLINFO_NAMELOOKUP_TIME_T);
@@ -754,6 +767,10 @@ static enum verdict classify(struct transfer *t, CURLcode cc, long status,
         }
         *error = UG_ENET;
         return RETRY;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+        *error = UG_ENET; /* an untrusted certificate stays untrusted */
+        return FAIL;
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_CONNECT:
     case CURLE_SEND_ERROR:

@@ -28,6 +28,7 @@ typedef struct record {
 typedef struct {
     PyObject_HEAD
     ug_fetch *fetch;
+    PyObject *trace_obj; /* the Trace recording the transfers, or NULL */
     pthread_t thread;
     int started, joined;
     int cancel;       /* read by the engine with an atomic load */
@@ -178,6 +179,7 @@ static int read_options(PyObject *opts, ug_fetch_options *o) {
             return -1;
     }
     o->user_agent = opt_str(opts, "user_agent");
+    o->ca_file = opt_str(opts, "ca_file");
     return PyErr_Occurred() ? -1 : 0;
 }
 
@@ -246,6 +248,13 @@ static PyObject *download_new(PyTypeObject *type, PyObject *args,
     pthread_cond_init(&self->cond, &ca);
     pthread_condattr_destroy(&ca);
     self->total = n;
+    PyObject *trace_obj = PyDict_GetItemString(opts, "trace");
+    if (trace_obj && trace_obj != Py_None) {
+        o.trace = ub_trace_get(ub_state_of_type(type), trace_obj);
+        if (!o.trace)
+            goto fail;
+        self->trace_obj = Py_NewRef(trace_obj);
+    }
     o.dest_dir = dest_bytes ? PyBytes_AS_STRING(dest_bytes) : NULL;
     o.on_done = on_done;
     PyObject *want_progress = PyDict_GetItemString(opts, "progress");
@@ -292,6 +301,7 @@ static void download_dealloc(DownloadObject *self) {
     stop_engine(self);
     Py_END_ALLOW_THREADS
     ug_fetch_free(self->fetch);
+    Py_XDECREF(self->trace_obj);
     while (self->head) {
         record *next = self->head->next;
         record_free(self->head);
@@ -350,8 +360,9 @@ static PyObject *to_tuple(const ug_fetch_result *r) {
     PyObject *err = error_name(r->error);
     PyObject *t = NULL;
     if (body && err)
-        t = Py_BuildValue("(nzzlKzOzdddddIOz)", (Py_ssize_t)r->index, r->url,
-                          r->final_url, r->status, (unsigned long long)r->bytes,
+        t = Py_BuildValue("(nzzliKzOzdddddIOz)", (Py_ssize_t)r->index, r->url,
+                          r->final_url, r->status, r->http_version,
+                          (unsigned long long)r->bytes,
                           r->path, body, r->content_type, r->dns_s, r->connect_s,
                           r->tls_s, r->first_byte_s, r->total_s, r->attempts,
                           err, r->message);

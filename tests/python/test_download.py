@@ -830,7 +830,11 @@ with open({str(out)!r}, "w") as f:
     report_path.write_text(json.dumps(summary, indent=1) + "\n")
     print(f"\n10k URLs: {json.dumps(summary)}")
     # Measured about 14 MiB (about 1.4 KiB per URL, results included).
-    assert growth < 40 << 20, summary
+    # Under ASan (make sanitize) freed memory waits in its quarantine
+    # (256 MiB) and every block has redzones, so the peak measures the
+    # sanitizer: there the results are checked, the bound is not.
+    if os.environ.get("UNGIL_SANITIZER") != "asan":
+        assert growth < 40 << 20, summary
 
 
 # ---------------------------------------------------------------------------
@@ -912,3 +916,20 @@ def test_progress(srv, tmp_path, child, mode):
         assert "2/2 files, 110 B" in err, err
         assert err.endswith("\n")
     assert listing(tmp_path) == {"100": payload(100), "10": payload(10)}
+
+
+def test_trace_draws_one_bar_per_transfer(srv, tmp_path):
+    trace = ungil.Trace()
+    urls = [srv.url(f"/delay/0.1/bytes/{100 + i}") for i in range(6)]
+    results = ungil.download(urls, tmp_path, concurrency=3, trace=trace)
+    assert all(r.ok for r in results)
+    events = trace.events()
+    assert len(events) == 6
+    assert {label for _, _, label, _, _, _ in events} == {"transfer"}
+    lanes = {lane_name for _, lane_name, _, _, _, _ in events}
+    assert lanes <= {"transfer 0", "transfer 1", "transfer 2"}
+    assert sorted(arg for *_, arg in events) == [100 + i for i in range(6)]
+    for _, _, _, start, end, _ in events:
+        assert end - start >= 0.09  # each bar covers its 0.1 s wait
+    trace.save(tmp_path / "transfers.svg")
+    assert (tmp_path / "transfers.svg").read_text().count("<rect") >= 6
