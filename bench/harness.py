@@ -24,6 +24,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -256,7 +257,8 @@ def _cpu_panel(ax, g):
         ax.set_xscale("log")
     for yi, (m, h) in enumerate(zip(med, hi)):
         ax.text(m + h, yi, f"  {m:,.0f} µs", va="center", fontsize=7)
-    ax.set_title(f"{g['title']}: client CPU", fontsize=9)
+    ax.set_title(textwrap.fill(f"{g['title']}: client CPU", 110),
+                 fontsize=9)
     ax.margins(x=0.35)
 
 
@@ -280,5 +282,6 @@ def _rate_panel(ax, g):
         if r["ratio"] is not None:
             label += f"  ({r['ratio']:.3g}x)"
         ax.text(m + h, yi, label, va="center", fontsize=7)
-    ax.set_title(f"{g['title']} (ratio vs {g['baseline']})", fontsize=9)
+    ax.set_title(textwrap.fill(f"{g['title']} (ratio vs {g['baseline']})",
+                               110), fontsize=9)
     ax.margins(x=0.35)

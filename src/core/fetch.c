@@ -6,8 +6,9 @@
  * loop follows curl's 10-at-a-time pattern: perform, collect finished
  * transfers, start the next ones at once, and only then wait in
  * curl_multi_poll (at most 100 ms, so cancellation and retries due are
- * noticed).  Easy handles are recycled, so connections, DNS answers and TLS
- * sessions stay in the multi handle's caches.
+ * noticed).  Easy handles are recycled with their shared options set once;
+ * connections, DNS answers and TLS sessions stay in the multi handle's
+ * caches.
  *
  * A finished attempt is classified once (classify()): success, a retryable
  * failure (connection errors, timeouts, truncated bodies, 5xx, 429), or a
@@ -541,7 +542,7 @@ static int open_part(ug_fetch *f, struct transfer *t) {
     int rc = ug_path_open(f->dirfd, t->part,
                           f->opts.resume ? UG_PATH_APPEND : UG_PATH_REPLACE,
                           &t->fd);
-    if (rc)
+    if (rc || !f->opts.resume)
         return rc;
     struct stat st;
     if (fstat(t->fd, &st))
@@ -565,17 +566,16 @@ static int hash_existing(struct transfer *t) {
     return 0; /* the descriptor appends, wherever its offset is */
 }
 
-static void setup_easy(ug_fetch *f, struct transfer *t) {
-    CURL *e = t->easy;
+/* A new easy handle with the options every transfer shares; set once,
+ * since handles are recycled without curl_easy_reset. */
+static CURL *new_easy(ug_fetch *f) {
+    CURL *e = curl_easy_init();
+    if (!e)
+        return NULL;
     const ug_fetch_options *o = &f->opts;
-    curl_easy_setopt(e, CURLOPT_URL, t->req->url);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_USERAGENT, f->user_agent);
     if (o->ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
@@ -586,24 +586,32 @@ static void setup_easy(ug_fetch *f, struct transfer *t) {
     curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    /* Waiting to multiplex pays only where ALPN can offer HTTP/2: on
-     * http:// it held every transfer to a host behind the first one. */
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT,
-                     (long)!strncmp(t->req->host, "https:", 6));
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)o->low_speed_bytes);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)o->low_speed_s);
-    if (t->resume_from)
-        curl_easy_setopt(e, CURLOPT_RESUME_FROM_LARGE,
-                         (curl_off_t)t->resume_from);
+    return e;
+}
+
+/* The options that change from one transfer to the next. */
+static void setup_easy(struct transfer *t) {
+    CURL *e = t->easy;
+    curl_easy_setopt(e, CURLOPT_URL, t->req->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    /* Waiting to multiplex pays only where ALPN can offer HTTP/2: on
+     * http:// it held every transfer to a host behind the first one. */
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT,
+                     (long)!strncmp(t->req->host, "https:", 6));
+    curl_easy_setopt(e, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)t->resume_from);
 }
 
 /* Frees what one attempt used, keeping the easy handle for reuse. */
 static void transfer_reset(ug_fetch *f, struct transfer *t) {
     if (t->easy) {
         curl_multi_remove_handle(f->multi, t->easy);
-        curl_easy_reset(t->easy);
         f->spare[f->nspare++] = t->easy;
     }
     if (t->fd >= 0)
@@ -626,7 +634,7 @@ static void start(ug_fetch *f, struct transfer *t, struct request *r) {
     r->attempts++;
     int rc = UG_ENOMEM;
     const char *why = "out of memory";
-    t->easy = f->nspare ? f->spare[--f->nspare] : curl_easy_init();
+    t->easy = f->nspare ? f->spare[--f->nspare] : new_easy(f);
     if (!t->easy)
         goto fail;
     if (r->has_sha && (!(t->sha = EVP_MD_CTX_new()) ||
@@ -642,7 +650,7 @@ static void start(ug_fetch *f, struct transfer *t, struct request *r) {
         }
         t->bytes = t->resume_from;
     }
-    setup_easy(f, t);
+    setup_easy(t);
     if (curl_multi_add_handle(f->multi, t->easy) != CURLM_OK)
         goto fail;
     t->start_ns = ug_clock_ns();
@@ -1043,7 +1051,7 @@ int ug_fetch_run(ug_fetch *f, const int *cancel) {
             wait_ms = curl_ms;
         if (f->active)
             curl_multi_poll(f->multi, NULL, 0, (int)wait_ms, NULL);
-        else if (wait_ms > 0 && !f->queued && !f->bad)
+        else if (f->ndelayed && !f->queued && !f->bad && wait_ms > 0)
             usleep((useconds_t)wait_ms * 1000); /* only retries are waiting */
     }
     progress(f, true);

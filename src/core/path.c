@@ -744,34 +744,25 @@ static int code_of(int err) {
     }
 }
 
-int ug_path_open(int dirfd, const char *name, int mode, int *fd) {
-    if (!fd)
-        return UG_EINVAL;
-    *fd = -1;
-    if (!name || !is_component(name, NAME_MAX))
-        return UG_EINVAL;
-    int flags = O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
-    switch (mode) {
-    case UG_PATH_CREATE:
-        flags |= O_EXCL;
-        break;
-    case UG_PATH_REPLACE:
-        if (unlinkat(dirfd, name, 0) != 0 && errno != ENOENT)
-            return code_of(errno);
-        flags |= O_EXCL;
-        break;
-    case UG_PATH_APPEND:
-        flags |= O_APPEND;
-        break;
-    default:
-        return UG_EINVAL;
-    }
+/* Creates `name` afresh.  O_CREAT|O_EXCL neither follows a link nor opens
+ * anything that exists, so the result is a new regular file with one link
+ * and needs no further checks. */
+static int create_new(int dirfd, const char *name, int *fd) {
+    *fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                 0666);
+    return *fd >= 0 ? 0 : code_of(errno);
+}
+
+/* Opens an existing regular file, or creates it, to append to it.  What is
+ * found under the name is checked: never a link, never a FIFO or device
+ * (O_NONBLOCK keeps a FIFO from blocking the open), never a file with
+ * other hard links. */
+static int open_append(int dirfd, const char *name, int *fd) {
+    int flags = O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
     int rc = UG_EIO;
     int f = openat(dirfd, name, flags, 0666);
-    if (f < 0) {
-        rc = code_of(errno);
-        goto out;
-    }
+    if (f < 0)
+        return code_of(errno);
     struct stat st;
     if (fstat(f, &st) != 0)
         goto out;
@@ -779,7 +770,7 @@ int ug_path_open(int dirfd, const char *name, int mode, int *fd) {
         rc = UG_EUNSAFE;
         goto out;
     }
-    if (fcntl(f, F_SETFL, flags & O_APPEND) != 0) /* drops O_NONBLOCK */
+    if (fcntl(f, F_SETFL, O_APPEND) != 0) /* drops O_NONBLOCK */
         goto out;
     *fd = f;
     f = -1;
@@ -791,6 +782,31 @@ out:
         errno = saved;
     }
     return rc;
+}
+
+int ug_path_open(int dirfd, const char *name, int mode, int *fd) {
+    if (!fd)
+        return UG_EINVAL;
+    *fd = -1;
+    if (!name || !is_component(name, NAME_MAX))
+        return UG_EINVAL;
+    int rc;
+    switch (mode) {
+    case UG_PATH_CREATE:
+        return create_new(dirfd, name, fd);
+    case UG_PATH_REPLACE:
+        /* Create first: the usual case (nothing there) costs one call. */
+        rc = create_new(dirfd, name, fd);
+        if (rc != UG_EEXIST)
+            return rc;
+        if (unlinkat(dirfd, name, 0) != 0 && errno != ENOENT)
+            return code_of(errno);
+        return create_new(dirfd, name, fd);
+    case UG_PATH_APPEND:
+        return open_append(dirfd, name, fd);
+    default:
+        return UG_EINVAL;
+    }
 }
 
 int ug_path_rename(int dirfd, const char *from, const char *to, int replace) {

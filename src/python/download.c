@@ -36,6 +36,7 @@ typedef struct {
     pthread_mutex_t lock; /* guards everything below */
     pthread_cond_t cond;
     record *head, *tail;
+    int waiting;      /* the consumer sleeps on cond: signal it */
     int finished;     /* the engine returned */
     ug_fetch_progress progress;
     int progress_new;
@@ -75,7 +76,8 @@ static void on_done(void *ctx, const ug_fetch_result *res) {
     else
         self->head = rec;
     self->tail = rec;
-    pthread_cond_broadcast(&self->cond);
+    if (self->waiting) /* otherwise the consumer finds it without a wake-up */
+        pthread_cond_signal(&self->cond);
     pthread_mutex_unlock(&self->lock);
 }
 
@@ -84,6 +86,8 @@ static void on_progress(void *ctx, const ug_fetch_progress *p) {
     pthread_mutex_lock(&self->lock);
     self->progress = *p;
     self->progress_new = 1;
+    if (self->waiting)
+        pthread_cond_signal(&self->cond);
     pthread_mutex_unlock(&self->lock);
 }
 
@@ -93,7 +97,7 @@ static void *engine_main(void *arg) {
     pthread_mutex_lock(&self->lock);
     self->run_rc = rc;
     self->finished = 1;
-    pthread_cond_broadcast(&self->cond);
+    pthread_cond_signal(&self->cond);
     pthread_mutex_unlock(&self->lock);
     return NULL;
 }
@@ -321,9 +325,11 @@ static int poll_record(void *ctx, int64_t slice_ns) {
     struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000u),
                           .tv_nsec = (long)(deadline % 1000000000u)};
     pthread_mutex_lock(&self->lock);
+    self->waiting = 1;
     while (!self->head && !self->finished && !self->progress_new &&
            ug_clock_ns() < deadline)
         pthread_cond_timedwait(&self->cond, &self->lock, &ts);
+    self->waiting = 0;
     int ready = self->head || self->finished || self->progress_new;
     pthread_mutex_unlock(&self->lock);
     return ready;
