@@ -19,8 +19,9 @@ FUZZ_BUILD := build-fuzz
 FUZZ_SECONDS ?= 600
 FUZZ_CC := clang
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
-  -fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE -Wall -Wextra -Iinclude
-FUZZ_HEADERS = $(wildcard include/ungil/*.h)
+  -fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE -Wall -Wextra -Iinclude \
+  -Itests/c
+FUZZ_HEADERS = $(wildcard include/ungil/*.h) tests/c/name_rules.h
 FUZZ_HARNESSES :=
 
 .PHONY: setup build demo test test-c test-python bench sanitize asan tsan \

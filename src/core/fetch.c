@@ -208,18 +208,28 @@ static void parse_url(struct request *r) {
     curl_url_cleanup(u);
 }
 
+/* Returns `array` (count used of *cap elements of `size` bytes) with room
+ * for one more, doubled when full; NULL when memory runs out (the array is
+ * then unchanged). */
+static void *reserve(void *array, size_t count, size_t *cap, size_t size) {
+    if (count < *cap)
+        return array;
+    size_t n = *cap ? 2 * *cap : 16;
+    void *grown = realloc(array, n * size);
+    if (grown)
+        *cap = n;
+    return grown;
+}
+
 static struct host *host_for(ug_fetch *f, const char *key) {
     for (size_t i = 0; i < f->nhosts; i++)
         if (!strcmp(f->hosts[i]->key, key))
             return f->hosts[i];
-    if (f->nhosts == f->hosts_cap) {
-        size_t cap = f->hosts_cap ? 2 * f->hosts_cap : 16;
-        struct host **grown = realloc(f->hosts, cap * sizeof *grown);
-        if (!grown)
-            return NULL;
-        f->hosts = grown;
-        f->hosts_cap = cap;
-    }
+    struct host **hosts = reserve(f->hosts, f->nhosts, &f->hosts_cap,
+                                  sizeof *hosts);
+    if (!hosts)
+        return NULL;
+    f->hosts = hosts;
     struct host *h = calloc(1, sizeof *h);
     if (!h || !(h->key = strdup(key))) {
         free(h);
@@ -241,14 +251,11 @@ static void enqueue(ug_fetch *f, struct host *h, struct request *r) {
 
 long ug_fetch_add(ug_fetch *f, const char *url, const char *name,
                   const char *sha256, void *user) {
-    if (f->nreqs == f->reqs_cap) {
-        size_t cap = f->reqs_cap ? 2 * f->reqs_cap : 64;
-        struct request **grown = realloc(f->reqs, cap * sizeof *grown);
-        if (!grown)
-            return UG_ENOMEM;
-        f->reqs = grown;
-        f->reqs_cap = cap;
-    }
+    struct request **reqs = reserve(f->reqs, f->nreqs, &f->reqs_cap,
+                                    sizeof *reqs);
+    if (!reqs)
+        return UG_ENOMEM;
+    f->reqs = reqs;
     struct request *r = calloc(1, sizeof *r);
     if (!r || !(r->url = strdup(url ? url : ""))) {
         free(r);
