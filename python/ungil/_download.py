@@ -8,7 +8,7 @@ draws progress.  The GIL is never held by the transfers.
 import os
 import sys
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import _ungil
 
@@ -23,9 +23,8 @@ class DownloadError(Exception):
         self.result = result
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
-    """What happened to one URL.
+class Result(NamedTuple):
+    """What happened to one URL (an immutable named tuple, built in C).
 
     index: position in the input.  url / final_url: as given / after
     redirects.  status: last HTTP status (0 if none).  http_version: 1, 2
@@ -196,6 +195,7 @@ def download_iter(urls, dest=None, *, names=None, sha256=None,
     }
     if concurrency < 1 or per_host < 1:
         raise ValueError("concurrency and per_host must be at least 1")
+    options["result_type"] = Result
     job = _ungil._Download(urls, dest, _as_list(names, "names", n),
                            _check_digests(_as_list(sha256, "sha256", n)),
                            options)
@@ -208,10 +208,7 @@ def download_iter(urls, dest=None, *, names=None, sha256=None,
                     done, _, failed, _, nbytes, rate, _ = snapshot
                     bar.update(done, failed, nbytes, rate)
                 continue
-            fields = list(item)
-            if fields[6] is not None:
-                fields[6] = os.path.join(dest, fields[6])
-            yield Result(*fields)
+            yield item
     finally:
         job.close()
         if bar:

@@ -4,7 +4,8 @@
  * runs ug_fetch_run with the GIL never held.  Each result is copied into a
  * plain C record and appended to a queue under a mutex (unbounded, so a
  * slow consumer never stalls the transfers).  Iterating the object pops
- * records and turns them into tuples, waiting with the GIL released and
+ * records and turns them into ungil.Result tuples, waiting with the GIL
+ * released and
  * interruptibly; Ctrl-C (or close()) raises the engine's cancel flag, and
  * the thread stops within about 100 ms.  Progress snapshots from the engine
  * are kept for the consumer, which draws them on its own thread.
@@ -29,6 +30,8 @@ typedef struct {
     PyObject_HEAD
     ug_fetch *fetch;
     PyObject *trace_obj; /* the Trace recording the transfers, or NULL */
+    PyTypeObject *result_type; /* ungil.Result, a tuple subclass */
+    PyObject *dest_prefix; /* dest with a trailing separator, or NULL */
     pthread_t thread;
     int started, joined;
     int cancel;       /* read by the engine with an atomic load */
@@ -252,6 +255,30 @@ static PyObject *download_new(PyTypeObject *type, PyObject *args,
     pthread_cond_init(&self->cond, &ca);
     pthread_condattr_destroy(&ca);
     self->total = n;
+    PyObject *result_type = PyDict_GetItemString(opts, "result_type");
+    if (!result_type || !PyType_Check(result_type) ||
+        !PyType_IsSubtype((PyTypeObject *)result_type, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "options['result_type'] must be a "
+                                         "tuple subclass");
+        goto fail;
+    }
+    self->result_type = (PyTypeObject *)Py_NewRef(result_type);
+    if (dest != Py_None) {
+        PyObject *fs = PyOS_FSPath(dest);
+        if (!fs || !PyUnicode_Check(fs)) {
+            if (fs)
+                PyErr_SetString(PyExc_TypeError, "dest must be a str path");
+            Py_XDECREF(fs);
+            goto fail;
+        }
+        Py_ssize_t len = PyUnicode_GET_LENGTH(fs);
+        int slash = len && PyUnicode_READ_CHAR(fs, len - 1) == '/';
+        self->dest_prefix = slash ? fs : PyUnicode_FromFormat("%U/", fs);
+        if (!slash)
+            Py_DECREF(fs);
+        if (!self->dest_prefix)
+            goto fail;
+    }
     PyObject *trace_obj = PyDict_GetItemString(opts, "trace");
     if (trace_obj && trace_obj != Py_None) {
         o.trace = ub_trace_get(ub_state_of_type(type), trace_obj);
@@ -306,6 +333,8 @@ static void download_dealloc(DownloadObject *self) {
     Py_END_ALLOW_THREADS
     ug_fetch_free(self->fetch);
     Py_XDECREF(self->trace_obj);
+    Py_XDECREF(self->result_type);
+    Py_XDECREF(self->dest_prefix);
     while (self->head) {
         record *next = self->head->next;
         record_free(self->head);
@@ -359,22 +388,31 @@ static PyObject *error_name(int code) {
     return PyUnicode_FromString(name);
 }
 
-static PyObject *to_tuple(const ug_fetch_result *r) {
+/* Builds the ungil.Result for `r`: the fields in declaration order, the
+ * path joined to the destination directory. */
+static PyObject *to_result(DownloadObject *self, const ug_fetch_result *r) {
     PyObject *body = r->body ? PyBytes_FromStringAndSize((const char *)r->body,
                                                          (Py_ssize_t)r->bytes)
                              : Py_NewRef(Py_None);
+    PyObject *path = r->path && self->dest_prefix
+                         ? PyUnicode_FromFormat("%U%s", self->dest_prefix, r->path)
+                         : Py_NewRef(Py_None);
     PyObject *err = error_name(r->error);
-    PyObject *t = NULL;
-    if (body && err)
-        t = Py_BuildValue("(nzzliKzOzdddddIOz)", (Py_ssize_t)r->index, r->url,
-                          r->final_url, r->status, r->http_version,
-                          (unsigned long long)r->bytes,
-                          r->path, body, r->content_type, r->dns_s, r->connect_s,
-                          r->tls_s, r->first_byte_s, r->total_s, r->attempts,
-                          err, r->message);
+    PyObject *fields = NULL, *result = NULL;
+    if (body && path && err)
+        fields = Py_BuildValue("((nzzliKOOzdddddIOz))", (Py_ssize_t)r->index,
+                               r->url, r->final_url, r->status, r->http_version,
+                               (unsigned long long)r->bytes, path, body,
+                               r->content_type, r->dns_s, r->connect_s, r->tls_s,
+                               r->first_byte_s, r->total_s, r->attempts, err,
+                               r->message);
+    if (fields) /* tuple.__new__(Result, fields): no Python code runs */
+        result = PyTuple_Type.tp_new(self->result_type, fields, NULL);
+    Py_XDECREF(fields);
     Py_XDECREF(body);
+    Py_XDECREF(path);
     Py_XDECREF(err);
-    return t;
+    return result;
 }
 
 static PyObject *download_next(DownloadObject *self) {
@@ -390,9 +428,9 @@ static PyObject *download_next(DownloadObject *self) {
         int rc = self->run_rc;
         pthread_mutex_unlock(&self->lock);
         if (rec) {
-            PyObject *t = to_tuple(&rec->r);
+            PyObject *result = to_result(self, &rec->r);
             record_free(rec);
-            return t;
+            return result;
         }
         if (finished) {
             if (rc && rc != UG_ECANCELED)
