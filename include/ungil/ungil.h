@@ -11,5 +11,6 @@
 #include "ungil/par.h"
 #include "ungil/fetch.h"
 #include "ungil/path.h"
+#include "ungil/image.h"
 
 #endif
