@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -292,6 +293,14 @@ static void *worker_main(void *argp) {
     struct slot batch[BATCH_MAX];
     pthread_mutex_lock(&p->lock);
     for (;;) {
+        if (p->count == 0 && !p->shutdown) {
+            /* Give the CPU away once before sleeping: a producer sharing
+             * it usually queues more meanwhile, and a sleep plus a wake-up
+             * costs far more than a yield. */
+            pthread_mutex_unlock(&p->lock);
+            sched_yield();
+            pthread_mutex_lock(&p->lock);
+        }
         while (p->count == 0 && !p->shutdown) {
             p->idle_workers++;
             p->idle_waits++;
