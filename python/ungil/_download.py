@@ -200,15 +200,22 @@ def download_iter(urls, dest=None, *, names=None, sha256=None,
                            _check_digests(_as_list(sha256, "sha256", n)),
                            options)
     bar = _make_bar(progress, n) if progress else None
+    done = failed = nbytes = 0
+    rate = 0.0
     try:
         for item in job:
             if item is None:
                 snapshot = job.progress()
                 if snapshot and bar:
-                    done, _, failed, _, nbytes, rate, _ = snapshot
+                    _, _, _, _, _, rate, _ = snapshot
                     bar.update(done, failed, nbytes, rate)
                 continue
+            done += 1
+            failed += item.error is not None
+            nbytes += item.bytes
             yield item
+        if bar:  # the last snapshot may predate the last results
+            bar.update(done, failed, nbytes, rate)
     finally:
         job.close()
         if bar:
