@@ -21,6 +21,7 @@
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +227,15 @@ static inline int check_main(int argc, char **argv, const check_test *tests,
     unsigned failed = atomic_load(&check_failures);
     printf("%u passed, %u failed\n", passed, failed);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* xorshift64*: the next number from *state (seed it with any non-zero
+ * value; a fixed seed makes failures reproduce). */
+static inline uint64_t check_random(uint64_t *state) {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    return *state * 0x2545f4914f6cdd1dull;
 }
 
 #endif

@@ -12,15 +12,10 @@
 #include "ungil/image.h"
 #include "ungil/pool.h"
 
-/* xorshift64*, seeded the same every run so failures reproduce. */
+/* Seeded the same every run so failures reproduce. */
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 
-static uint64_t rng_next(void) {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1dull;
-}
+static uint64_t rng_next(void) { return check_random(&rng_state); }
 
 /* A contiguous image with random samples; free its data with free(). */
 static ug_image random_image(int w, int h, int c) {

@@ -26,15 +26,10 @@ static u128 closed_form(uint64_t n) {
     return a % 2 == 0 ? a / 2 * b : b / 2 * a;
 }
 
-/* xorshift64*, seeded the same every run so failures reproduce. */
+/* Seeded the same every run so failures reproduce. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 
-static uint64_t rng_next(void) {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1dull;
-}
+static uint64_t rng_next(void) { return check_random(&rng_state); }
 
 /* Checks one sum; prints n and threads when it is wrong. */
 static void check_sum(ug_pool *pool, uint64_t n, unsigned threads) {
