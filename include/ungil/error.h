@@ -37,7 +37,13 @@ extern "C" {
     X(UG_ECHECKSUM, -18, "checksum mismatch")                                 \
     X(UG_ENONAME, -19, "no usable file name")                                 \
     X(UG_EEXIST, -20, "the file already exists")                              \
-    X(UG_EUNSAFE, -21, "refused: a link or special file is in the way")
+    X(UG_EUNSAFE, -21, "refused: a link or special file is in the way")       \
+    X(UG_EFORMAT, -22, "not a supported image format")                        \
+    X(UG_ECORRUPT, -23, "corrupt or truncated image")                         \
+    X(UG_EBOMB, -24, "image larger than the pixel limit")                     \
+    X(UG_EMODE, -25, "not supported for this image mode")                     \
+    X(UG_EROBOTS, -26, "disallowed by robots.txt")                            \
+    X(UG_ESCOPE, -27, "outside the crawl scope")
 
 enum ug_error {
 #define UG__ERROR_ENUM(name, value, message) name = value,
