@@ -13,6 +13,11 @@
  * other warnings (stray bytes between markers) are accepted, as Pillow
  * accepts them.  Progressive files with more than 500 scans are refused
  * (TJFLAG_LIMITSCANS), a guard against scan bombs that Pillow lacks.
+ *
+ * Encoding follows Pillow's defaults (quality 75, 4:2:0, baseline).  CMYK
+ * is the exception: TurboJPEG can only write it as YCCK, and with chroma
+ * subsampling that loses far more than Pillow's plain CMYK, so CMYK is
+ * always written 4:4:4.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -137,7 +142,7 @@ int ug__jpeg_encode(const ug_image *img, ug_image_mode mode,
     case UG_MODE_1:
     case UG_MODE_L: pf = TJPF_GRAY; sub = TJSAMP_GRAY; break;
     case UG_MODE_RGB: pf = TJPF_RGB; sub = samp[opts->subsampling]; break;
-    case UG_MODE_CMYK: pf = TJPF_CMYK; sub = samp[opts->subsampling]; break;
+    case UG_MODE_CMYK: pf = TJPF_CMYK; sub = TJSAMP_444; break;
     default: return UG_EMODE;
     }
     if (mode == UG_MODE_CMYK) {
