@@ -25,6 +25,7 @@
 
 #include "image_codec.h"
 #include "ungil/error.h"
+#include "ungil/image.h"
 
 /* Walks the markers up to the first start-of-frame and reports whether it
  * is a progressive one (SOF2, SOF6, SOF10, SOF14), as Pillow's

@@ -24,6 +24,7 @@
 
 #include "image_codec.h"
 #include "ungil/error.h"
+#include "ungil/image.h"
 
 /* Chunks larger than this (text, ICC profiles) are refused, and the
  * ancillary chunks kept in memory are capped at this in total. */
