@@ -63,11 +63,15 @@ static int read_header(tjhandle handle, const unsigned char *data, size_t size,
     /* Preset: for a tables-only stream TurboJPEG 2.1 returns success
      * without writing any of these (found by fuzz_jpeg). */
     int width = 0, height = 0, subsamp = -1, colorspace = -1;
-    if (size > (unsigned long)-1 ||
-        tjDecompressHeader3(handle, data, (unsigned long)size, &width, &height,
-                            &subsamp, &colorspace) != 0)
+    if (size > (unsigned long)-1)
         return UG_ECORRUPT;
-    if (width <= 0 || height <= 0)
+    /* A warning (stray bytes before a marker) fails the call but the
+     * header is read, and Pillow accepts such files. */
+    if (tjDecompressHeader3(handle, data, (unsigned long)size, &width, &height,
+                            &subsamp, &colorspace) != 0 &&
+        tjGetErrorCode(handle) != TJERR_WARNING)
+        return UG_ECORRUPT;
+    if (width <= 0 || height <= 0 || colorspace < 0)
         return UG_ECORRUPT;
     info->format = UG_FORMAT_JPEG;
     info->width = width;

@@ -12,7 +12,11 @@
  * ungil/image.h): 1-bit grey to 0/255, 2- and 4-bit grey scaled by 85 and
  * 17, 16-bit samples to their high byte, 16-bit grey+alpha to RGBA, 16-bit
  * grey to little-endian "I;16", palette indices unpacked to one byte.
- * Data that ends early or fails a checksum is UG_ECORRUPT.
+ * Data that ends early or fails a checksum is UG_ECORRUPT, ancillary
+ * chunks before the image data included (Pillow refuses those too; it
+ * stops looking after the image data, and libspng does not check there).
+ * Known difference: an unknown critical chunk is an error for libspng, as
+ * the PNG specification says, while Pillow skips it.
  *
  * Encoding writes 8-bit files (16-bit for I;16, 1-bit for mode "1") with
  * libspng's adaptive filter choice and the given zlib level.
@@ -93,7 +97,8 @@ static spng_ctx *open_ctx(const unsigned char *data, size_t size) {
     if (ctx == NULL)
         return NULL;
     if (spng_set_png_buffer(ctx, data, size) != 0 ||
-        spng_set_chunk_limits(ctx, CHUNK_LIMIT, CHUNK_LIMIT) != 0) {
+        spng_set_chunk_limits(ctx, CHUNK_LIMIT, CHUNK_LIMIT) != 0 ||
+        spng_set_crc_action(ctx, SPNG_CRC_ERROR, SPNG_CRC_ERROR) != 0) {
         spng_ctx_free(ctx);
         return NULL;
     }
