@@ -67,7 +67,12 @@ static int read_header(spng_ctx *ctx, ug_image_info *info) {
         break;
     default: info->mode = UG_MODE_RGBA; break;
     }
-    int has_trns = spng_get_trns(ctx, &trns) == 0;
+    /* Only "no such chunk" means no tRNS; running out of data is an error,
+     * so that ug_image_read_info_file retries with the whole file. */
+    err = spng_get_trns(ctx, &trns);
+    if (err != 0 && err != SPNG_ECHUNKAVAIL)
+        return spng_to_ug(err);
+    int has_trns = err == 0;
     if (info->mode == UG_MODE_P) {
         if ((err = spng_get_plte(ctx, &plte)) != 0)
             return spng_to_ug(err);
