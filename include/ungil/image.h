@@ -132,7 +132,8 @@ int ug_image_filter(ug_pool *pool, const ug_image *src, ug_image *dst,
  * longjmp across ungil's frames.
  *
  * Thread-safety: every codec function is thread-safe and keeps no state
- * between calls (each call has its own TurboJPEG or libspng handle), so
+ * between calls (each call has its own libjpeg, TurboJPEG or libspng
+ * handle), so
  * any number of threads may decode and encode at once.  All of them block
  * until done.
  */

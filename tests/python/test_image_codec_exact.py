@@ -206,6 +206,32 @@ def test_jpeg_truncated_is_refused_like_pillow():
         assert decode(data[:cut])[0] == UG_ECORRUPT
 
 
+def _pillow_or_none(data):
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            return pillow_bytes(im)
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
+@pytest.mark.parametrize("options", [{}, {"progressive": True},
+                                     {"subsampling": 0, "optimize": True}])
+def test_jpeg_every_prefix_like_pillow(options):
+    arr = rng_image(6, 13, 21, 3, smooth=True)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "JPEG", quality=80, **options)
+    data = buf.getvalue()
+    for cut in range(len(data) + 1):
+        rc, ours, _ = decode(data[:cut])
+        theirs = _pillow_or_none(data[:cut])
+        assert (rc == 0) == (theirs is not None), cut
+        if theirs is not None:
+            np.testing.assert_array_equal(ours, theirs)
+        else:
+            assert rc in (UG_EFORMAT, UG_ECORRUPT)
+
+
 def test_jpeg_damage_pillow_accepts():
     arr = rng_image(4, 64, 64, 3)
     buf = io.BytesIO()
@@ -358,6 +384,23 @@ def test_png_truncated_is_refused_like_pillow():
         with pytest.raises((OSError, SyntaxError, ValueError)):
             Image.open(io.BytesIO(data[:cut])).load()
         assert decode(data[:cut])[0] == UG_ECORRUPT
+
+
+def test_png_every_prefix_like_pillow():
+    data = _png_case(2, 8, 9, 7, seed=3)
+    idat_end = data.index(b"IEND") - 4
+    for cut in range(len(data) + 1):
+        rc, ours, _ = decode(data[:cut])
+        theirs = _pillow_or_none(data[:cut])
+        if theirs is not None and rc != 0:
+            # Pillow stops once it has every pixel; libspng also wants the
+            # end of the zlib stream (its Adler-32) and the IDAT chunk's
+            # CRC.  Those last eight bytes are the only gap.
+            assert idat_end - 8 <= cut < idat_end and rc == UG_ECORRUPT, cut
+            continue
+        assert (rc == 0) == (theirs is not None), cut
+        if theirs is not None:
+            np.testing.assert_array_equal(ours, theirs)
 
 
 def test_png_chunk_checksums_like_pillow():
