@@ -94,14 +94,16 @@ int ug_image_filter(ug_pool *pool, const ug_image *src, ug_image *dst,
  * bytes of numpy.asarray(PIL.Image.open(f)) (for mode "1": of
  * Image.tobytes("raw", "L"), i.e. Pillow's own 0/255 storage), in the mode
  * PIL.Image.open(f).mode reports.  How each source type is decoded:
- *   JPEG  grey -> L;  YCbCr/RGB -> RGB;  CMYK/YCCK -> CMYK, stored as
- *         Pillow stores it (Adobe files hold inverted ink; Pillow and
- *         ungil both undo that);
+ *   JPEG  by component count, as Pillow: 1 -> L;  3 (YCbCr, RGB) -> RGB;
+ *         4 (CMYK, YCCK) -> CMYK, stored as Pillow stores it (Adobe files
+ *         hold inverted ink; Pillow and ungil both undo that); 8-bit
+ *         samples only;
  *   PNG   grey 1 bit -> "1" (0 or 255);  grey 2/4/8 bit -> L (scaled to
  *         0..255 as Pillow does, x85 and x17);  grey 16 bit -> "I;16"
  *         (native 16-bit samples, little-endian, two bytes per pixel);
- *         grey+alpha 8/16 -> LA;  RGB 8/16 -> RGB;  RGBA 8/16 -> RGBA
- *         (16-bit samples reduced to their high byte, as Pillow does);
+ *         grey+alpha 8 -> LA, 16 -> RGBA (grey repeated, Pillow's
+ *         "LA;16B");  RGB 8/16 -> RGB;  RGBA 8/16 -> RGBA (16-bit samples
+ *         reduced to their high byte, as Pillow does);
  *         palette 1/2/4/8 bit -> P (one index byte per pixel; the
  *         palette, with tRNS alpha, is in ug_image_info).  A tRNS colour
  *         on grey or RGB does not change the mode (Pillow keeps it too);
@@ -126,16 +128,18 @@ int ug_image_filter(ug_pool *pool, const ug_image *src, ug_image *dst,
  * before the last pixel row is an error, not a grey tail), an unknown
  * signature UG_EFORMAT.  What Pillow accepts, ungil accepts alike: stray
  * bytes between JPEG markers, a JPEG scan cut short but closed by its end
- * marker, bytes after the end of the file.  One known difference: a PNG
- * with an unknown critical chunk is refused (the PNG rule) where Pillow
- * skips the chunk.  The decoders never crash on bad data and never
- * longjmp across ungil's frames.
+ * marker, bytes after the end of the file; every prefix of a JPEG
+ * decodes or fails as in Pillow.  Known differences: a PNG with an unknown
+ * critical chunk is refused (the PNG rule) where Pillow skips the chunk,
+ * and a PNG cut within its last eight bytes of image data (Adler-32 and
+ * CRC) is refused where Pillow, having every pixel, accepts it.  The
+ * decoders never crash on bad data; libjpeg's fatal errors longjmp back
+ * across libjpeg's own frames only.
  *
  * Thread-safety: every codec function is thread-safe and keeps no state
  * between calls (each call has its own libjpeg, TurboJPEG or libspng
- * handle), so
- * any number of threads may decode and encode at once.  All of them block
- * until done.
+ * handle), so any number of threads may decode and encode at once.  All
+ * of them block until done.
  */
 
 /* The largest width * height a decoder accepts by default (see above). */
