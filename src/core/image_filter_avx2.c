@@ -40,6 +40,11 @@
 
 enum { STEP = 16 };
 
+/* The loops over kernel rows and columns below have constant trip counts;
+ * unrolled, their weights stay in registers and no loop control runs. */
+#define UNROLL_(n) _Pragma(#n)
+#define UNROLL(n) UNROLL_(GCC unroll n)
+
 AVX2 static void convert(const unsigned char *in, float *out, size_t n) {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -122,6 +127,7 @@ AVX2 static void rows5(const float *const *rows, ptrdiff_t d, const float *w,
         if (i > n - STEP)
             i = n - STEP;
         __m256 a = s0, b = s0;
+        UNROLL(5)
         for (int j = 0; j < 5; j++) {
             a = _mm256_add_ps(a, prod5(r[j] + i, d, k + 5 * j));
             b = _mm256_add_ps(b, prod5(r[j] + i + 8, d, k + 5 * j));
@@ -175,6 +181,7 @@ AVX2 static void rows3_16(const int16_t *const *rows, ptrdiff_t d,
         if (i > n - 32)
             i = n - 32;
         __m256i a = s0, b = s0;
+        UNROLL(3)
         for (int j = 0; j < 3; j++) {
             const int16_t *p = r[j] + i;
             a = term16(a, p - d, k[3 * j]);
@@ -207,7 +214,9 @@ AVX2 static void rows5_16(const int16_t *const *rows, ptrdiff_t d,
         if (i > n - 32)
             i = n - 32;
         __m256i a = s0, b = s0;
+        UNROLL(5)
         for (int j = 0; j < 5; j++) {
+            UNROLL(5)
             for (int x = -2; x <= 2; x++) {
                 const int16_t *p = r[j] + i + x * d;
                 a = term16(a, p, k[5 * j + x + 2]);

@@ -34,6 +34,11 @@
 
 enum { STEP = 16 };
 
+/* The loops over kernel rows and columns below have constant trip counts;
+ * unrolled, their weights stay in registers and no loop control runs. */
+#define UNROLL_(n) _Pragma(#n)
+#define UNROLL(n) UNROLL_(GCC unroll n)
+
 SSE2 static void convert(const unsigned char *in, float *out, size_t n) {
     const __m128i z = _mm_setzero_si128();
     size_t i = 0;
@@ -87,6 +92,7 @@ SSE2 static void rows3(const float *const *rows, ptrdiff_t d, const float *w,
         if (i > n - STEP)
             i = n - STEP;
         __m128 v[4];
+        UNROLL(4)
         for (int j = 0; j < 4; j++) {
             v[j] = _mm_add_ps(s0, prod3(rows[0] + i + 4 * j, d, w + 0));
             v[j] = _mm_add_ps(v[j], prod3(rows[1] + i + 4 * j, d, w + 3));
@@ -109,8 +115,10 @@ SSE2 static void rows5(const float *const *rows, ptrdiff_t d, const float *w,
         if (i > n - STEP)
             i = n - STEP;
         __m128 v[4];
+        UNROLL(4)
         for (int j = 0; j < 4; j++) {
             v[j] = s0;
+            UNROLL(5)
             for (int k = 0; k < 5; k++)
                 v[j] = _mm_add_ps(v[j], prod5(rows[k] + i + 4 * j, d, w + 5 * k));
         }
@@ -162,7 +170,9 @@ SSE2 static void rows3_16(const int16_t *const *rows, ptrdiff_t d,
         if (i > n - 16)
             i = n - 16;
         __m128i a = s0, b = s0;
+        UNROLL(3)
         for (int j = 0; j < 3; j++) {
+            UNROLL(3)
             for (int x = -1; x <= 1; x++) {
                 const int16_t *p = r[j] + i + x * d;
                 a = term8(a, p, k[3 * j + x + 1]);
@@ -192,7 +202,9 @@ SSE2 static void rows5_16(const int16_t *const *rows, ptrdiff_t d,
         if (i > n - 16)
             i = n - 16;
         __m128i a = s0, b = s0;
+        UNROLL(5)
         for (int j = 0; j < 5; j++) {
+            UNROLL(5)
             for (int x = -2; x <= 2; x++) {
                 const int16_t *p = r[j] + i + x * d;
                 a = term8(a, p, k[5 * j + x + 2]);
