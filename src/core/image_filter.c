@@ -30,6 +30,8 @@
  * Channels stay interleaved: a pixel's neighbour is `channels` samples
  * away, so RGB, RGBA and LA need no de-interleaving.
  */
+#include "ungil/image.h"
+
 #include "image_filter_isa.h"
 
 #include <math.h>

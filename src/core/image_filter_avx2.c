@@ -24,6 +24,8 @@
  * Compiled only for x86; the dispatcher calls it only when the CPU has
  * AVX2.
  */
+#include "ungil/image.h"
+
 #include "image_filter_isa.h"
 
 #if defined(__x86_64__) || defined(__i386__)

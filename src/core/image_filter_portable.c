@@ -15,6 +15,8 @@
  * negative int is implementation-defined in C; a sum <= 0 gives 0
  * anyway).
  */
+#include "ungil/image.h"
+
 #include "image_filter_isa.h"
 
 #ifdef __clang__

@@ -18,6 +18,8 @@
  * SSE2 is part of x86-64, so on 64-bit x86 this path always runs; on
  * 32-bit x86 the dispatcher checks the CPU first.
  */
+#include "ungil/image.h"
+
 #include "image_filter_isa.h"
 
 #if defined(__x86_64__) || defined(__i386__)
