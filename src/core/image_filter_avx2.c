@@ -12,9 +12,9 @@
  * is off: a fused multiply-add would round once instead of twice and
  * change some bytes.  Clamping is max(x, 0) then min(x, 255): MAXPS
  * returns its second operand when the first is NaN, so NaN gives 0 as in
- * Pillow.  A row shorter than 16 samples, and the last partial step, are
- * handled by recomputing the final 16 samples (overlapping writes of equal
- * values), or by the portable loop below 16 samples.
+ * Pillow.  The last partial step of a row recomputes the row's final 16
+ * samples (overlapping writes of equal values); a row segment shorter
+ * than one step goes to the portable loop.
  *
  * The int16 loops (see image_filter_isa.h) do 32 samples per step in two
  * registers: a low-half multiply and an add per weight (exact, so their
