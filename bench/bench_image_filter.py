@@ -24,6 +24,7 @@ ungil 2 threads >= 1.8x ungil 1 thread.
 import ctypes
 import json
 import os
+import statistics
 import time
 
 import cv2
@@ -122,12 +123,16 @@ def ungil_run(arr, out, k, pool):
     src, dst = view(arr), view(out)
 
     def run():
+        cpu0 = time.process_time()
         t0 = time.perf_counter()
         rc = LIB.ug_image_filter(pool, ctypes.byref(src), ctypes.byref(dst),
                                  ctypes.byref(k))
         seconds = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
         assert rc == 0
-        return seconds
+        # CPU time over wall time: near 2 when both threads really ran at
+        # once, lower when other processes took a core.
+        return seconds, {"cpu_s": cpu, "cpu_per_wall": cpu / seconds}
     return run
 
 
@@ -240,6 +245,14 @@ def main():
         for row in (one, two):
             row["bytes_per_second"] = 2 * 3 * row["per_second"]
             row["copy_bandwidth_share"] = row["per_second"] / copy["per_second"]
+        for row in (one, two):
+            row["cpu_per_wall_median"] = statistics.median(
+                e["cpu_per_wall"] for e in row["extra"])
+        notes.append(
+            f"FIND_EDGES {g['input']}: process CPU time / wall time of the "
+            f"ungil runs (median): {one['cpu_per_wall_median']:.2f} on 1 "
+            f"thread, {two['cpu_per_wall_median']:.2f} on 2 threads (near 2.0: "
+            "both threads had a core).")
         notes.append(
             f"FIND_EDGES {g['input']}: memory copy of the image runs at "
             f"{copy_gbs:.1f} GB/s (read + written); ungil moves "
