@@ -130,6 +130,7 @@ struct filter_job {
     int size;           /* 3 or 5 */
     float w[25];        /* weights already divided by the scale */
     float start;        /* offset + 0.5 */
+    int cross;          /* 3x3 with zero corners: rows3_cross */
     int exact16;        /* use the int16 loops: m, start16, shift are set */
     int16_t m[25];      /* w * 2^shift, integers */
     int16_t start16;    /* start * 2^shift */
@@ -218,7 +219,9 @@ static void filter_segment(const struct filter_job *job, union ring *ring,
         const float *rows[5];
         for (int i = 0; i < job->size; i++)
             rows[i] = ring->f[slots[i]] + halo;
-        if (job->size == 3)
+        if (job->cross)
+            job->ops->rows3_cross(rows, d, job->w, job->start, out, n);
+        else if (job->size == 3)
             job->ops->rows3(rows, d, job->w, job->start, out, n);
         else
             job->ops->rows5(rows, d, job->w, job->start, out, n);
@@ -379,6 +382,9 @@ int ug__image_filter_isa(ug_pool *pool, const ug_image *src, ug_image *dst,
     job.start = (float)((double)kernel->offset + 0.5);
     if (!(isa & UG__FILTER_FLOAT_ONLY))
         plan_exact16(&job);
+    /* == 0 is false for NaN; -0 counts as zero. */
+    job.cross = job.size == 3 && job.w[0] == 0 && job.w[2] == 0 &&
+                job.w[6] == 0 && job.w[8] == 0;
 
     size_t rows = (size_t)src->height;
     if (!pool || job.row_bytes * rows < PARALLEL_MIN_BYTES)

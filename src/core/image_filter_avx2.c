@@ -114,6 +114,38 @@ AVX2 static void rows3(const float *const *rows, ptrdiff_t d, const float *w,
     }
 }
 
+AVX2 static void rows3_cross(const float *const *rows, ptrdiff_t d,
+                             const float *w, float start, unsigned char *out,
+                             size_t n) {
+    if (n < STEP) {
+        ug__filter_ops_portable.rows3_cross(rows, d, w, start, out, n);
+        return;
+    }
+    const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2];
+    const __m256 k1 = _mm256_set1_ps(w[1]), k3 = _mm256_set1_ps(w[3]);
+    const __m256 k4 = _mm256_set1_ps(w[4]), k5 = _mm256_set1_ps(w[5]);
+    const __m256 k7 = _mm256_set1_ps(w[7]);
+    const __m256 s0 = _mm256_set1_ps(start);
+    for (size_t i = 0;; i += STEP) {
+        if (i > n - STEP)
+            i = n - STEP;
+        __m256 v[2];
+        UNROLL(2)
+        for (int j = 0; j < 2; j++) {
+            const size_t at = i + 8 * (size_t)j;
+            __m256 mid = _mm256_mul_ps(_mm256_loadu_ps(r1 + at - d), k3);
+            mid = _mm256_add_ps(mid, _mm256_mul_ps(_mm256_loadu_ps(r1 + at), k4));
+            mid = _mm256_add_ps(mid, _mm256_mul_ps(_mm256_loadu_ps(r1 + at + d), k5));
+            v[j] = _mm256_add_ps(s0, _mm256_mul_ps(_mm256_loadu_ps(r0 + at), k1));
+            v[j] = _mm256_add_ps(v[j], mid);
+            v[j] = _mm256_add_ps(v[j], _mm256_mul_ps(_mm256_loadu_ps(r2 + at), k7));
+        }
+        store16(out + i, v[0], v[1]);
+        if (i == n - STEP)
+            break;
+    }
+}
+
 AVX2 static void rows5(const float *const *rows, ptrdiff_t d, const float *w,
                        float start, unsigned char *out, size_t n) {
     if (n < STEP) {
@@ -232,6 +264,6 @@ AVX2 static void rows5_16(const int16_t *const *rows, ptrdiff_t d,
 }
 
 const struct ug__filter_ops ug__filter_ops_avx2 = {
-    convert, rows3, rows5, convert16, rows3_16, rows5_16};
+    convert, rows3, rows5, rows3_cross, convert16, rows3_16, rows5_16};
 
 #endif

@@ -65,10 +65,14 @@ typedef void (*ug__rows16_fn)(const int16_t *const *rows, ptrdiff_t d,
                               const int16_t *m, int16_t start, int shift,
                               unsigned char *out, size_t n);
 
-/* One instruction set's loops. */
+/* One instruction set's loops.  rows3_cross is rows3 for a kernel whose
+ * four corner weights are zero (DETAIL, the Laplacian, most sharpening
+ * kernels): it leaves out their products.  That is exact: a zero weight's
+ * product is a zero, and adding a zero changes at most the sign of a zero
+ * sum, which the clamp turns into 0 either way. */
 struct ug__filter_ops {
     ug__convert_fn convert;
-    ug__rows_fn rows3, rows5;
+    ug__rows_fn rows3, rows5, rows3_cross;
     ug__convert16_fn convert16;
     ug__rows16_fn rows3_16, rows5_16;
 };

@@ -104,6 +104,18 @@ static void rows5(const float *const *rows, ptrdiff_t d, const float *w,
     rows_any(rows, d, w, start, 5, out, n);
 }
 
+/* rows3 without the corner products (see image_filter_isa.h). */
+static void rows3_cross(const float *const *rows, ptrdiff_t d, const float *w,
+                        float start, unsigned char *out, size_t n) {
+    const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2];
+    for (size_t i = 0; i < n; i++) {
+        float ss = start + r0[i] * w[1];
+        ss += r1[i - d] * w[3] + r1[i] * w[4] + r1[i + d] * w[5];
+        ss += r2[i] * w[7];
+        out[i] = clip8(ss);
+    }
+}
+
 static void convert16(const unsigned char *in, int16_t *out, size_t n) {
     for (size_t i = 0; i < n; i++)
         out[i] = in[i];
@@ -158,4 +170,4 @@ static void rows5_16(const int16_t *const *rows, ptrdiff_t d, const int16_t *m,
 }
 
 const struct ug__filter_ops ug__filter_ops_portable = {
-    convert, rows3, rows5, convert16, rows3_16, rows5_16};
+    convert, rows3, rows5, rows3_cross, convert16, rows3_16, rows5_16};

@@ -106,6 +106,38 @@ SSE2 static void rows3(const float *const *rows, ptrdiff_t d, const float *w,
     }
 }
 
+SSE2 static void rows3_cross(const float *const *rows, ptrdiff_t d,
+                             const float *w, float start, unsigned char *out,
+                             size_t n) {
+    if (n < STEP) {
+        ug__filter_ops_portable.rows3_cross(rows, d, w, start, out, n);
+        return;
+    }
+    const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2];
+    const __m128 k1 = _mm_set1_ps(w[1]), k3 = _mm_set1_ps(w[3]);
+    const __m128 k4 = _mm_set1_ps(w[4]), k5 = _mm_set1_ps(w[5]);
+    const __m128 k7 = _mm_set1_ps(w[7]);
+    const __m128 s0 = _mm_set1_ps(start);
+    for (size_t i = 0;; i += STEP) {
+        if (i > n - STEP)
+            i = n - STEP;
+        __m128 v[4];
+        UNROLL(4)
+        for (int j = 0; j < 4; j++) {
+            const size_t at = i + 4 * (size_t)j;
+            __m128 mid = _mm_mul_ps(_mm_loadu_ps(r1 + at - d), k3);
+            mid = _mm_add_ps(mid, _mm_mul_ps(_mm_loadu_ps(r1 + at), k4));
+            mid = _mm_add_ps(mid, _mm_mul_ps(_mm_loadu_ps(r1 + at + d), k5));
+            v[j] = _mm_add_ps(s0, _mm_mul_ps(_mm_loadu_ps(r0 + at), k1));
+            v[j] = _mm_add_ps(v[j], mid);
+            v[j] = _mm_add_ps(v[j], _mm_mul_ps(_mm_loadu_ps(r2 + at), k7));
+        }
+        store16(out + i, v);
+        if (i == n - STEP)
+            break;
+    }
+}
+
 SSE2 static void rows5(const float *const *rows, ptrdiff_t d, const float *w,
                        float start, unsigned char *out, size_t n) {
     if (n < STEP) {
@@ -220,6 +252,6 @@ SSE2 static void rows5_16(const int16_t *const *rows, ptrdiff_t d,
 }
 
 const struct ug__filter_ops ug__filter_ops_sse2 = {
-    convert, rows3, rows5, convert16, rows3_16, rows5_16};
+    convert, rows3, rows5, rows3_cross, convert16, rows3_16, rows5_16};
 
 #endif

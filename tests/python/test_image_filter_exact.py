@@ -331,6 +331,26 @@ def test_scale_zero_like_pillow(weights):
                              f"scale 0 {weights} {mode} {kind}")
 
 
+@pytest.mark.parametrize("weights,scale,offset", [
+    ([0, -1, 0, -1, 5, -1, 0, -1, 0], 3, 0),          # sharpen, float32
+    ([0, 1, 0, 1, -4, 1, 0, 1, 0], 0.37, 128),        # Laplacian
+    ([-0.0, 1, 0.0, 2, 3, -1, -0.0, 2.5, 0.0], None, 0.25),  # signed zeros
+    ([0, 0, 0, 0, 1, 0, 0, 0, 0], 3, 0),              # only the centre
+    ([0, 0.1, 0, 0, 0, 0, 0, 0, 0], -7, 300),         # one non-zero, off centre
+])
+def test_zero_corners_exact(weights, scale, offset):
+    # Kernels with zero corners skip those products (rows3_cross); that
+    # must not change a byte, whatever the sign of the zeros.
+    rng = np.random.default_rng(17)
+    filt = ImageFilter.Kernel((3, 3), weights, scale, offset)
+    k = user_kernel(3, weights, scale, offset)
+    for mode in ("L", "RGB"):
+        for kind in ("noise", "smooth", "extremes"):
+            arr = make_image(kind, 45, 8, MODES[mode], rng)
+            assert_all_paths(arr, k, pillow_filter(arr, mode, filt),
+                             f"{weights} / {scale} + {offset} {mode} {kind}")
+
+
 @pytest.mark.parametrize("sign", ["+", "-", "+-"])
 def test_int16_bound_edges(sign):
     # Weights 2 * 8 (shift 1 for the half in offset + 0.5) and a start of
