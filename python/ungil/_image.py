@@ -207,3 +207,7 @@ def filter_files(paths, filter, out_dir, threads=None, format=None,
             output = os.path.join(directory, name)
         results.append(FilterResult(path, output, error))
     return results
+
+
+# Shown as ungil.Image in reprs and tracebacks, like PIL.Image.Image.
+Image.__module__ = FilterResult.__module__ = "ungil"

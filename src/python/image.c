@@ -917,11 +917,19 @@ static PyObject *image_putpalette(ImageObject *self, PyObject *args,
     Py_RETURN_NONE;
 }
 
+/* As Pillow's: <ungil.Image image mode=RGB size=64x48 at 0x...>. */
 static PyObject *image_repr(ImageObject *self) {
-    return PyUnicode_FromFormat("<%s image mode=%s size=%dx%d at %p>",
-                                Py_TYPE(self)->tp_name,
-                                ug_image_mode_name(self->mode),
-                                self->img.width, self->img.height, self);
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject *module = PyObject_GetAttrString((PyObject *)tp, "__module__");
+    PyObject *name = PyObject_GetAttrString((PyObject *)tp, "__qualname__");
+    PyObject *r = NULL;
+    if (module && name)
+        r = PyUnicode_FromFormat("<%S.%S image mode=%s size=%dx%d at %p>",
+                                 module, name, ug_image_mode_name(self->mode),
+                                 self->img.width, self->img.height, self);
+    Py_XDECREF(module);
+    Py_XDECREF(name);
+    return r;
 }
 
 static PyObject *image_get_mode(ImageObject *self, void *closure) {
