@@ -21,6 +21,7 @@ Exceptions, chosen to match what a Pillow user already catches:
     as JPEG"); an unknown extension: ValueError("unknown file extension").
 """
 
+import errno
 import os
 from typing import NamedTuple
 
@@ -193,7 +194,11 @@ def filter_files(paths, filter, out_dir, threads=None, format=None,
     started are skipped and KeyboardInterrupt is raised."""
     paths = list(paths)
     kernel = None if filter is None else _kernel_spec(filter)
-    os.makedirs(out_dir, exist_ok=True)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except FileExistsError:
+        raise NotADirectoryError(errno.ENOTDIR, "not a directory",
+                                 os.fspath(out_dir)) from None
     raw = _ungil._filter_files([os.fspath(p) for p in paths], kernel, out_dir,
                                threads, format, quality, compress_level,
                                max_pixels)
