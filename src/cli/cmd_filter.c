@@ -55,6 +55,8 @@ static void usage(FILE *out) {
 
 static void on_done(void *ctx, const ug_image_batch_result *r) {
     struct filter_state *st = ctx;
+    if (r->error == UG_ECANCELED)
+        return; /* skipped after Ctrl-C: neither done nor failed */
     st->done++;
     if (r->error)
         st->failed++;
@@ -184,18 +186,19 @@ int cmd_filter(int argc, char **argv) {
     ug_image_batch_result *results = NULL;
     uint64_t start = ug_clock_ns();
     rc = ug_image_batch_run(pool, &o, inputs, n, &results);
+    int run_errno = errno;
     double secs = (double)(ug_clock_ns() - start) / 1e9;
     ug_pool_free(pool);
     if (st.tty && !st.quiet)
         fputs("\r\033[K", stderr);
     if (rc && rc != UG_ECANCELED) {
         fprintf(stderr, "ungil filter: %s: %s\n", dir,
-                rc == UG_EIO ? strerror(errno) : ug_strerror(rc));
+                rc == UG_EIO ? strerror(run_errno) : ug_strerror(rc));
         return CLI_ERROR;
     }
     if (rc == UG_ECANCELED) {
-        fprintf(stderr, "ungil filter: interrupted after %zu files\n",
-                st.done);
+        fprintf(stderr, "ungil filter: interrupted after %zu of %zu files\n",
+                st.done, n);
         ug_image_batch_results_free(results);
         return CLI_INTERRUPTED;
     }
