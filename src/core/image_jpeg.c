@@ -59,7 +59,9 @@ static int jpeg_error(tjhandle handle) {
 /* Reads the header with `handle` into `info`.  Returns 0 or UG_ECORRUPT. */
 static int read_header(tjhandle handle, const unsigned char *data, size_t size,
                        ug_image_info *info) {
-    int width, height, subsamp, colorspace;
+    /* Preset: for a tables-only stream TurboJPEG 2.1 returns success
+     * without writing any of these (found by fuzz_jpeg). */
+    int width = 0, height = 0, subsamp = -1, colorspace = -1;
     if (size > (unsigned long)-1 ||
         tjDecompressHeader3(handle, data, (unsigned long)size, &width, &height,
                             &subsamp, &colorspace) != 0)
