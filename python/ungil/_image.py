@@ -134,6 +134,20 @@ class Image(_ungil.Image):
                 im.putpalette(palette, "RGBA")
         return im
 
+    def copy(self):
+        """A copy that owns its pixels (and palette), like PIL's copy()."""
+        image = type(self).frombytes(self.mode, self.size, self.tobytes())
+        if self.mode in ("P", "PA"):
+            image.putpalette(bytes(self.getpalette("RGBA")), "RGBA")
+        return image
+
+    __copy__ = copy
+
+    def __reduce__(self):
+        palette = self.getpalette("RGBA")
+        return (_rebuild, (type(self), self.mode, self.size, self.tobytes(),
+                           None if palette is None else bytes(palette)))
+
     def filter(self, filter, threads=None):
         """A new Image, filtered exactly as PIL.Image.filter would.
 
@@ -163,6 +177,14 @@ class Image(_ungil.Image):
             if format is None:
                 raise ValueError(f"unknown file extension: {ext}")
         fp.write(self._encode(format, quality, compress_level))
+
+
+def _rebuild(cls, mode, size, data, palette):
+    """Unpickles an Image (see Image.__reduce__)."""
+    image = cls.frombytes(mode, size, data)
+    if palette is not None:
+        image.putpalette(palette, "RGBA")
+    return image
 
 
 class FilterResult(NamedTuple):

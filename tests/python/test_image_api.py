@@ -12,9 +12,11 @@ big filter runs, and filter_files on a mix of good and broken files, with
 outputs compared to Pillow's own open -> filter -> save pipeline.
 """
 
+import copy
 import io
 import os
 import pathlib
+import pickle
 import signal
 import struct
 import threading
@@ -227,6 +229,23 @@ def test_palette_transparency_survives_from_pil():
     assert img.getpalette("RGBA")[:12] == [10, 20, 30, 255, 40, 50, 60, 0,
                                            70, 80, 90, 255]
     assert img.to_pil().convert("RGBA").tobytes() == pil.convert("RGBA").tobytes()
+
+
+def test_copy_and_pickle_own_their_pixels():
+    a = photo(9, 4)[..., :3].copy()
+    img = ungil.Image.fromarray(a)
+    pal = ungil.Image.from_pil(pil_photo("P", 9, 4))
+    for original in (img, pal):
+        for clone in (original.copy(), copy.copy(original),
+                      pickle.loads(pickle.dumps(original))):
+            assert type(clone) is ungil.Image and clone.shares is None
+            assert (clone.mode, clone.size) == (original.mode, original.size)
+            assert clone.tobytes() == original.tobytes()
+            assert clone.getpalette() == original.getpalette()
+    clone = img.copy()
+    a[0, 0] = [1, 2, 3]
+    assert img.tobytes()[:3] == b"\x01\x02\x03"
+    assert clone.tobytes()[:3] != b"\x01\x02\x03"
 
 
 def test_image_from_array_and_repr():
