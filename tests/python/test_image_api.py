@@ -677,9 +677,13 @@ def test_filter_files_ctrl_c_cancels_promptly(child, tmp_path):
         else:
             print("finished")
     """)
+    out = tmp_path / "out"
     with proc:
         child.wait_for_line(proc, "ready")
-        time.sleep(0.5)
+        deadline = time.monotonic() + child.timeout
+        while not (out.is_dir() and os.listdir(out)):  # some files are done
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.02)
         proc.send_signal(signal.SIGINT)
         result = child.finish(proc, child.timeout, started)
     assert result.returncode == 0, result
