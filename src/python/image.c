@@ -39,23 +39,18 @@ typedef struct {
     unsigned char palette[256][4]; /* RGBA */
 } ImageObject;
 
-/* A valid address for the buffer of an empty image. */
-static unsigned char empty_pixels[1];
-
 /* ---- construction helpers --------------------------------------------- */
 
-/* Fills the NumPy-style shape and strides of the buffer view. */
+/* Fills the NumPy-style shape and strides of the buffer view (I;16 uses
+ * the first two: one 2-byte item per pixel). */
 static void set_layout(ImageObject *self) {
     int c = self->img.channels;
-    int wide = self->mode == UG_MODE_I16; /* one 16-bit sample per pixel */
     self->shape[0] = self->img.height;
     self->shape[1] = self->img.width;
     self->shape[2] = c;
     self->strides[0] = (Py_ssize_t)self->img.stride;
     self->strides[1] = c;
     self->strides[2] = 1;
-    if (wide)
-        self->strides[1] = 2;
 }
 
 /* Number of dimensions of the buffer view: (h, w) for one sample per
@@ -983,7 +978,8 @@ static int image_getbuffer(ImageObject *self, Py_buffer *view, int flags) {
         return -1;
     }
     view->obj = Py_NewRef(self);
-    view->buf = im->data ? im->data : empty_pixels;
+    /* An empty image has no data: any valid address will do for 0 bytes. */
+    view->buf = im->data ? (void *)im->data : (void *)self->shape;
     view->len = (Py_ssize_t)(row * (size_t)im->height);
     view->readonly = self->readonly;
     view->itemsize = wide ? 2 : 1;
