@@ -23,6 +23,7 @@ Exceptions, chosen to match what a Pillow user already catches:
 
 import errno
 import os
+import sys
 from typing import NamedTuple
 
 from . import _ungil
@@ -200,8 +201,42 @@ class FilterResult(NamedTuple):
         return self.error is None
 
 
+class _Progress:
+    """A progress display for filter_files: tqdm when installed (and not
+    asked for "plain"), else one line on stderr, redrawn in place."""
+
+    def __init__(self, kind, total):
+        self.bar = None
+        if kind != "plain":
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                tqdm = None
+            if tqdm is not None:
+                self.bar = tqdm(total=total, unit="file", dynamic_ncols=True)
+
+    def __call__(self, done, failed, total):
+        if self.bar is not None:
+            self.bar.n = done
+            self.bar.set_postfix_str(f"{failed} failed" if failed else "",
+                                     refresh=False)
+            self.bar.refresh()
+            return
+        failed_text = f", {failed} failed" if failed else ""
+        sys.stderr.write(f"\r{done}/{total} files{failed_text} ")
+        sys.stderr.flush()
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+        else:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
 def filter_files(paths, filter, out_dir, threads=None, format=None,
-                 quality=75, compress_level=6, max_pixels=MAX_IMAGE_PIXELS):
+                 quality=75, compress_level=6, max_pixels=MAX_IMAGE_PIXELS,
+                 progress=False):
     """Decode, filter, encode and save every file of `paths` into
     `out_dir` (created if missing), in parallel on native threads with the
     GIL released; return one FilterResult per input, in input order.
@@ -213,7 +248,10 @@ def filter_files(paths, filter, out_dir, threads=None, format=None,
     extension, otherwise the extension decides, as with Image.save.  A
     broken file gets its error message and never stops the others.
     threads=None uses every core.  Ctrl-C stops promptly: files not yet
-    started are skipped and KeyboardInterrupt is raised."""
+    started are skipped and KeyboardInterrupt is raised.  progress: True
+    for a progress bar (tqdm when installed), "plain" for a plain line on
+    stderr, or a callable(done, failed, total) called about every 100 ms
+    and once at the end (an exception from it cancels the batch)."""
     paths = list(paths)
     kernel = None if filter is None else _kernel_spec(filter)
     try:
@@ -221,9 +259,20 @@ def filter_files(paths, filter, out_dir, threads=None, format=None,
     except FileExistsError:
         raise NotADirectoryError(errno.ENOTDIR, "not a directory",
                                  os.fspath(out_dir)) from None
-    raw = _ungil._filter_files([os.fspath(p) for p in paths], kernel, out_dir,
-                               threads, format, quality, compress_level,
-                               max_pixels)
+    bar = None
+    if callable(progress):
+        report = progress
+    elif progress:
+        report = bar = _Progress(progress, len(paths))
+    else:
+        report = None
+    try:
+        raw = _ungil._filter_files([os.fspath(p) for p in paths], kernel,
+                                   out_dir, threads, format, quality,
+                                   compress_level, max_pixels, report)
+    finally:
+        if bar is not None:
+            bar.close()
     directory = os.fspath(out_dir)
     results = []
     for path, (name, error) in zip(paths, raw):

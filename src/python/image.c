@@ -1011,7 +1011,30 @@ typedef struct {
     ug_image_batch_result *results;
     int cancel;
     int rc;
+    size_t done, failed; /* counted by on_done; read atomically */
 } BatchCall;
+
+/* Counts finished files for the progress callback (runs on workers). */
+static void count_done(void *ctx, const ug_image_batch_result *r) {
+    BatchCall *c = ctx;
+    if (r->error == UG_ECANCELED)
+        return;
+    if (r->error)
+        __atomic_add_fetch(&c->failed, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&c->done, 1, __ATOMIC_RELAXED);
+}
+
+/* Calls progress(done, failed, total); -1 if it raised. */
+static int report_progress(PyObject *progress, BatchCall *c) {
+    if (progress == Py_None)
+        return 0;
+    PyObject *r = PyObject_CallFunction(
+        progress, "nnn", (Py_ssize_t)__atomic_load_n(&c->done, __ATOMIC_RELAXED),
+        (Py_ssize_t)__atomic_load_n(&c->failed, __ATOMIC_RELAXED),
+        (Py_ssize_t)c->n);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
 
 static int batch_task(void *arg) {
     BatchCall *c = arg;
@@ -1023,12 +1046,24 @@ static int poll_future(void *ctx, int64_t slice_ns) {
     return ug_future_wait(ctx, slice_ns) == 0;
 }
 
-/* Waits for the batch's future; on Ctrl-C raises the cancel flag, waits
- * for the runners to finish their current files, and returns -1. */
-static int wait_batch(BatchCall *call, ug_future *f) {
-    int w = ub_wait(poll_future, f, 0);
-    if (w == 1)
-        return 0;
+enum { PROGRESS_NS = 100 * 1000 * 1000 };
+
+/* Waits for the batch's future, calling `progress` (or None) about every
+ * 100 ms and once at the end.  On Ctrl-C, or an exception from progress,
+ * raises the cancel flag, waits for the runners to finish their current
+ * files, and returns -1 with the exception set. */
+static int wait_batch(BatchCall *call, ug_future *f, PyObject *progress) {
+    for (;;) {
+        uint64_t deadline =
+            progress != Py_None ? ug_clock_ns() + PROGRESS_NS : 0;
+        int w = ub_wait(poll_future, f, deadline);
+        if (w == 1 && report_progress(progress, call) == 0)
+            return 0;
+        if (w == 1)
+            return -1; /* finished, but the last progress call raised */
+        if (w < 0 || report_progress(progress, call) < 0)
+            break;
+    }
     __atomic_store_n(&call->cancel, 1, __ATOMIC_RELAXED);
     Py_BEGIN_ALLOW_THREADS
     ug_future_wait(f, -1);
@@ -1038,15 +1073,21 @@ static int wait_batch(BatchCall *call, ug_future *f) {
 
 PyObject *ub_filter_files(PyObject *module, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"paths", "kernel", "out_dir", "threads", "format",
-                             "quality", "compress_level", "max_pixels", NULL};
+                             "quality", "compress_level", "max_pixels",
+                             "progress", NULL};
     PyObject *paths, *spec, *out_dir, *threads_obj = Py_None,
-             *format_obj = Py_None, *max_obj = Py_None;
+             *format_obj = Py_None, *max_obj = Py_None, *progress = Py_None;
     int quality = 75, compress_level = 6;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!OO|OOiiO:_filter_files",
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!OO|OOiiOO:_filter_files",
                                      kwlist, &PyList_Type, &paths, &spec,
                                      &out_dir, &threads_obj, &format_obj,
-                                     &quality, &compress_level, &max_obj))
+                                     &quality, &compress_level, &max_obj,
+                                     &progress))
         return NULL;
+    if (progress != Py_None && !PyCallable_Check(progress)) {
+        PyErr_SetString(PyExc_TypeError, "progress must be callable or None");
+        return NULL;
+    }
     BatchCall call = {0};
     ug_image_batch_options_init(&call.opts);
     ug_kernel kernel;
@@ -1106,6 +1147,8 @@ PyObject *ub_filter_files(PyObject *module, PyObject *args, PyObject *kw) {
     call.pool = pool;
     call.opts.threads = threads ? threads : ug_pool_workers(pool);
     call.opts.cancel = &call.cancel;
+    call.opts.on_done = count_done;
+    call.opts.ctx = &call;
 
     ug_task task = {.fn = batch_task, .arg = &call};
     int rc = ug_pool_try_submit(pool, &task, &f);
@@ -1118,7 +1161,7 @@ PyObject *ub_filter_files(PyObject *module, PyObject *args, PyObject *kw) {
         ub_raise(rc);
         goto out;
     }
-    if (wait_batch(&call, f) < 0)
+    if (wait_batch(&call, f, progress) < 0)
         goto out;
     if (call.rc == UG_EIO) {
         PyErr_Format(PyExc_NotADirectoryError, "cannot use %R as the output "

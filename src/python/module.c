@@ -272,9 +272,11 @@ PyDoc_STRVAR(sum_upto_doc,
 
 PyDoc_STRVAR(filter_files_doc,
 "_filter_files(paths, kernel, out_dir, threads=None, format=None,\n"
-"              quality=75, compress_level=6, max_pixels=None)\n--\n\n"
+"              quality=75, compress_level=6, max_pixels=None,\n"
+"              progress=None)\n--\n\n"
 "Decode, filter, encode and save every file on the compute pool (a\n"
-"max_pixels of None means no limit; kernel None only re-encodes); a list\n"
+"max_pixels of None means no limit; kernel None only re-encodes;\n"
+"progress(done, failed, total) is called about every 100 ms); a list\n"
 "of (output name or None, error message or None) in input order.  See\n"
 "ungil.filter_files.");
 

@@ -631,6 +631,28 @@ def test_filter_files_threads_and_formats(tmp_path, batch):
         ungil.filter_files(good, "BLUR", good[0])
 
 
+def test_filter_files_progress(tmp_path, batch, capsys):
+    paths = [*batch["good"], batch["text"]] * 4
+    calls = []
+    results = ungil.filter_files(paths, "BLUR", tmp_path / "a", threads=1,
+                                 progress=lambda *args: calls.append(args))
+    assert sum(not r.ok for r in results) == 4
+    assert calls[-1] == (len(paths), 4, len(paths))  # the final state
+    assert all(c[2] == len(paths) for c in calls)
+    assert [c[0] for c in calls] == sorted(c[0] for c in calls)
+    ungil.filter_files(batch["good"][:2], "BLUR", tmp_path / "b",
+                       progress="plain")
+    assert capsys.readouterr().err.endswith("\r2/2 files \n")
+
+    def stop(done, failed, total):
+        raise RuntimeError("enough")
+
+    with pytest.raises(RuntimeError, match="enough"):
+        ungil.filter_files(paths, "BLUR", tmp_path / "c", progress=stop)
+    with pytest.raises(TypeError, match="callable"):
+        ungil._ungil._filter_files([], "BLUR", str(tmp_path), progress=3)
+
+
 def test_filter_files_writes_nothing_outside_out_dir(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
