@@ -111,9 +111,9 @@ fuzz-$(1): setup $(FUZZ_BUILD)/fuzz_$(1)
 	    $(FUZZ_BUILD)/fuzz_$(1).log; exit $$$$rc
 endef
 
-$(eval $(call fuzz_harness,jpeg,$(FUZZ_IMAGE_SOURCES),-lturbojpeg -lspng))
+$(eval $(call fuzz_harness,jpeg,$(FUZZ_IMAGE_SOURCES),-ljpeg -lturbojpeg -lspng))
 $(eval $(call fuzz_harness,path,src/core/path.c))
-$(eval $(call fuzz_harness,png,$(FUZZ_IMAGE_SOURCES),-lturbojpeg -lspng))
+$(eval $(call fuzz_harness,png,$(FUZZ_IMAGE_SOURCES),-ljpeg -lturbojpeg -lspng))
 
 fuzz: setup $(addprefix fuzz-,$(FUZZ_HARNESSES))
 

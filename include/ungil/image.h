@@ -129,11 +129,16 @@ int ug_image_filter(ug_pool *pool, const ug_image *src, ug_image *dst,
  * Bad input: truncated or corrupt data gives UG_ECORRUPT (Pillow raises
  * "image file is truncated" by default, and so does ungil: data that ends
  * before the last pixel row is an error, not a grey tail), an unknown
- * signature UG_EFORMAT.  The decoders never crash on bad data and never
+ * signature UG_EFORMAT.  What Pillow accepts, ungil accepts alike: stray
+ * bytes between JPEG markers, a JPEG scan cut short but closed by its end
+ * marker, bytes after the end of the file.  One known difference: a PNG
+ * with an unknown critical chunk is refused (the PNG rule) where Pillow
+ * skips the chunk.  The decoders never crash on bad data and never
  * longjmp across ungil's frames.
  *
  * Thread-safety: every codec function is thread-safe and keeps no state
- * between calls (each call has its own TurboJPEG or libspng handle), so
+ * between calls (each call has its own libjpeg, TurboJPEG or libspng
+ * handle), so
  * any number of threads may decode and encode at once.  All of them block
  * until done.
  */
@@ -238,8 +243,9 @@ int ug_image_read_info_file(const char *path, ug_image_info *info);
  * which receives newly allocated pixels (ug_image_alloc; the caller
  * releases them with ug_image_release) with channels =
  * ug_image_mode_channels(info->mode).  `info` (may be NULL) receives the
- * header facts, palette included.  On failure *out is zeroed and nothing
- * is left allocated.  Returns 0, UG_EINVAL, UG_EFORMAT, UG_EBOMB (more
+ * header facts, palette included (after a failure, whatever the header
+ * gave: the size of a refused bomb, or zeros).  On failure *out is zeroed
+ * and nothing is left allocated.  Returns 0, UG_EINVAL, UG_EFORMAT, UG_EBOMB (more
  * pixels than opts->max_pixels, refused before allocating), UG_ECORRUPT,
  * or UG_ENOMEM.  The _file variant reads the file at `path` (UG_EIO if it
  * cannot). */

@@ -3,7 +3,7 @@
  * Modes and their names, owned pixel buffers, format detection by
  * signature and by file extension, reading whole files, and saving
  * through "<path>.part" + rename.  The byte work happens in image_jpeg.c
- * (TurboJPEG) and image_png.c (libspng); this file only checks arguments
+ * (libjpeg-turbo) and image_png.c (libspng); this file only checks arguments
  * and dispatches.  Nothing here keeps state between calls.
  */
 #include <errno.h>

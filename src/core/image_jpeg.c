@@ -1,131 +1,182 @@
-/* image_jpeg.c - JPEG decoding and encoding through TurboJPEG.
+/* image_jpeg.c - JPEG decoding (libjpeg API) and encoding (TurboJPEG).
  *
- * Each call makes its own TurboJPEG handle (a few microseconds, measured
- * in tests/c/test_image_codec.c), so calls never share state and run on
- * any number of threads.  TurboJPEG reports errors by return code; its
- * libjpeg error handler longjmps only inside TurboJPEG's own frames.
+ * Decoding uses libjpeg-turbo's libjpeg API, as Pillow does, because only
+ * its message hook tells reliably whether the data ran out: TurboJPEG
+ * keeps just the last message and reports a fatal error that follows any
+ * warning as a warning, so a truncated file could pass for a damaged but
+ * complete one.  Pillow refuses truncated files ("image file is
+ * truncated"), so libjpeg's "Premature end of JPEG file" (JWRN_JPEG_EOF),
+ * whenever it occurs, makes the decode UG_ECORRUPT; other warnings (stray
+ * bytes between markers, a scan cut short but closed by a marker) are
+ * accepted, as Pillow accepts them.  Progressive files with more than 500
+ * scans are refused, TurboJPEG's guard against scan bombs, which Pillow
+ * lacks.
  *
- * Decoding matches Pillow's JPEG plugin: the default (accurate integer)
- * DCT and fancy upsampling, grey -> L, YCbCr/RGB -> RGB, CMYK/YCCK ->
- * CMYK with the ink inverted, as Pillow's "CMYK;I" raw mode assumes Adobe
- * polarity.  Pillow refuses a truncated file ("image file is truncated"),
- * so libjpeg's "Premature end of JPEG file" warning is an error here;
- * other warnings (stray bytes between markers) are accepted, as Pillow
- * accepts them.  Progressive files with more than 500 scans are refused
- * (TJFLAG_LIMITSCANS), a guard against scan bombs that Pillow lacks.
+ * libjpeg reports fatal errors through error_exit, which must not return:
+ * ours longjmps back to the setjmp in decode_jpeg, across libjpeg's frames
+ * only (the memory source and our hooks never hold resources).  Everything
+ * that changes after the setjmp lives in a heap `job`, so nothing depends
+ * on the values of non-volatile locals after the jump.  Nothing is printed.
  *
- * Encoding follows Pillow's defaults (quality 75, 4:2:0, baseline).  CMYK
- * is the exception: TurboJPEG can only write it as YCCK, and with chroma
- * subsampling that loses far more than Pillow's plain CMYK, so CMYK is
- * always written 4:4:4.
+ * Decoding matches Pillow's JPEG plugin: the mode comes from the number of
+ * components (1 -> L, 3 -> RGB, 4 -> CMYK, others refused), libjpeg's
+ * defaults (accurate integer DCT, fancy upsampling) are kept, and CMYK is
+ * inverted, as Pillow's "CMYK;I" raw mode assumes Adobe polarity.
+ *
+ * Encoding goes through TurboJPEG, a handle per call (well under a
+ * microsecond, measured in tests/c/test_image_codec.c), with Pillow's
+ * defaults (quality 75, 4:2:0, baseline).  CMYK is the exception:
+ * TurboJPEG can only write it as YCCK, and with chroma subsampling that
+ * loses far more than Pillow's plain CMYK, so CMYK is always written 4:4:4.
+ *
+ * Every call has its own handles, so calls run on any number of threads.
  */
+#include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jerror.h>
+#include <jpeglib.h>
 #include <turbojpeg.h>
 
 #include "image_codec.h"
 #include "ungil/error.h"
+#include "ungil/image.h"
 
-/* Walks the markers up to the first start-of-frame and reports whether it
- * is a progressive one (SOF2, SOF6, SOF10, SOF14), as Pillow's
- * info["progressive"].  Returns 1, 0, or 0 when no frame is found. */
-static int is_progressive(const unsigned char *p, size_t size) {
-    size_t i = 2;
-    while (i + 4 <= size) {
-        if (p[i] != 0xff) {
-            i++;
-            continue;
-        }
-        unsigned m = p[i + 1];
-        if (m == 0xff || m == 0x01 || (m >= 0xd0 && m <= 0xd8)) {
-            i += m == 0xff ? 1 : 2;
-            continue;
-        }
-        if (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc)
-            return m == 0xc2 || m == 0xc6 || m == 0xca || m == 0xce;
-        i += 2 + ((size_t)p[i + 2] << 8 | p[i + 3]);
+/* TurboJPEG's limit (TJFLAG_LIMITSCANS). */
+enum { MAX_SCANS = 500 };
+
+/* One decode.  The error manager comes first so that libjpeg's
+ * cinfo->err leads back to the job. */
+typedef struct job {
+    struct jpeg_error_mgr err;
+    struct jpeg_progress_mgr progress;
+    struct jpeg_decompress_struct cinfo;
+    jmp_buf jump;
+    int created;      /* jpeg_create_decompress succeeded */
+    int ran_out;      /* libjpeg asked for bytes past the end */
+    int too_many_scans;
+    ug_image img;
+} job;
+
+static void on_error(j_common_ptr cinfo) {
+    job *j = (job *)cinfo->err;
+    longjmp(j->jump, 1);
+}
+
+static void on_message(j_common_ptr cinfo, int level) {
+    job *j = (job *)cinfo->err;
+    if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF)
+        j->ran_out = 1;
+}
+
+static void on_output(j_common_ptr cinfo) {
+    (void)cinfo;
+}
+
+static void on_progress(j_common_ptr cinfo) {
+    job *j = (job *)cinfo->err;
+    j_decompress_ptr d = (j_decompress_ptr)cinfo;
+    if (d->progressive_mode && d->input_scan_number > MAX_SCANS) {
+        j->too_many_scans = 1;
+        longjmp(j->jump, 1);
     }
-    return 0;
 }
 
-/* Maps an error or warning of `handle` to ungil's codes. */
-static int jpeg_error(tjhandle handle) {
-    const char *msg = tjGetErrorStr2(handle);
-    if (msg != NULL && strstr(msg, "emory") != NULL)
-        return UG_ENOMEM;
-    return UG_ECORRUPT;
-}
-
-/* Reads the header with `handle` into `info`.  Returns 0 or UG_ECORRUPT. */
-static int read_header(tjhandle handle, const unsigned char *data, size_t size,
-                       ug_image_info *info) {
-    /* Preset: for a tables-only stream TurboJPEG 2.1 returns success
-     * without writing any of these (found by fuzz_jpeg). */
-    int width = 0, height = 0, subsamp = -1, colorspace = -1;
-    if (size > (unsigned long)-1 ||
-        tjDecompressHeader3(handle, data, (unsigned long)size, &width, &height,
-                            &subsamp, &colorspace) != 0)
+/* Reads the header into `info`; with `pixels`, decodes into j->img too,
+ * refusing more than max_pixels.  Returns 0 or an error; the caller
+ * cleans up `j` (free_job) either way. */
+static int decode_jpeg(job *j, const unsigned char *data, size_t size,
+                       size_t max_pixels, int pixels, ug_image_info *info) {
+    j_decompress_ptr cinfo = &j->cinfo;
+    if (setjmp(j->jump)) {
+        if (j->err.msg_code == JERR_OUT_OF_MEMORY && !j->ran_out && !j->too_many_scans)
+            return UG_ENOMEM;
         return UG_ECORRUPT;
-    if (width <= 0 || height <= 0)
+    }
+    cinfo->err = jpeg_std_error(&j->err);
+    j->err.error_exit = on_error;
+    j->err.emit_message = on_message;
+    j->err.output_message = on_output;
+    jpeg_create_decompress(cinfo);
+    j->created = 1;
+    j->progress.progress_monitor = on_progress;
+    cinfo->progress = &j->progress;
+    jpeg_mem_src(cinfo, data, (unsigned long)size);
+    jpeg_read_header(cinfo, TRUE);
+    if (j->ran_out || cinfo->data_precision != 8 || cinfo->image_width == 0 ||
+        cinfo->image_height == 0 || cinfo->image_width > 0x7fffffff ||
+        cinfo->image_height > 0x7fffffff)
         return UG_ECORRUPT;
     info->format = UG_FORMAT_JPEG;
-    info->width = width;
-    info->height = height;
+    info->width = (int)cinfo->image_width;
+    info->height = (int)cinfo->image_height;
     info->bit_depth = 8;
-    info->interlaced = is_progressive(data, size);
-    switch (colorspace) {
-    case TJCS_GRAY: info->mode = UG_MODE_L; break;
-    case TJCS_CMYK:
-    case TJCS_YCCK: info->mode = UG_MODE_CMYK; break;
-    default: info->mode = UG_MODE_RGB; break;
+    info->interlaced = cinfo->progressive_mode ? 1 : 0;
+    switch (cinfo->num_components) {
+    case 1: info->mode = UG_MODE_L; cinfo->out_color_space = JCS_GRAYSCALE; break;
+    case 3: info->mode = UG_MODE_RGB; cinfo->out_color_space = JCS_RGB; break;
+    case 4: info->mode = UG_MODE_CMYK; cinfo->out_color_space = JCS_CMYK; break;
+    default: return UG_ECORRUPT;
+    }
+    if (!pixels)
+        return 0;
+    int rc = ug__image_check_pixels(info->width, info->height, max_pixels);
+    if (rc != 0)
+        return rc;
+    rc = ug_image_alloc(&j->img, info->width, info->height,
+                        ug_image_mode_channels(info->mode));
+    if (rc != 0)
+        return rc;
+    jpeg_start_decompress(cinfo);
+    if (cinfo->output_width != cinfo->image_width ||
+        cinfo->output_height != cinfo->image_height ||
+        cinfo->output_components != j->img.channels)
+        return UG_ECORRUPT;
+    while (cinfo->output_scanline < cinfo->output_height) {
+        JSAMPROW row = j->img.data + (size_t)cinfo->output_scanline * j->img.stride;
+        if (jpeg_read_scanlines(cinfo, &row, 1) != 1 || j->ran_out)
+            return UG_ECORRUPT;
+    }
+    jpeg_finish_decompress(cinfo);
+    if (j->ran_out)
+        return UG_ECORRUPT;
+    if (info->mode == UG_MODE_CMYK) {
+        size_t n = j->img.stride * (size_t)j->img.height;
+        for (size_t i = 0; i < n; i++)
+            j->img.data[i] = (unsigned char)(255 - j->img.data[i]);
     }
     return 0;
+}
+
+static void free_job(job *j) {
+    if (j->created)
+        jpeg_destroy_decompress(&j->cinfo);
+    ug_image_release(&j->img);
+    free(j);
 }
 
 int ug__jpeg_info(const unsigned char *data, size_t size, ug_image_info *info) {
-    tjhandle handle = tjInitDecompress();
-    if (handle == NULL)
+    job *j = calloc(1, sizeof *j);
+    if (j == NULL)
         return UG_ENOMEM;
-    int rc = read_header(handle, data, size, info);
-    tjDestroy(handle);
+    int rc = decode_jpeg(j, data, size, 0, 0, info);
+    free_job(j);
     return rc;
 }
 
 int ug__jpeg_decode(const unsigned char *data, size_t size, size_t max_pixels,
                     ug_image *out, ug_image_info *info) {
-    int rc;
-    ug_image img = {0};
-    tjhandle handle = tjInitDecompress();
-    if (handle == NULL)
+    job *j = calloc(1, sizeof *j);
+    if (j == NULL)
         return UG_ENOMEM;
-    if ((rc = read_header(handle, data, size, info)) != 0)
-        goto out;
-    if ((rc = ug__image_check_pixels(info->width, info->height, max_pixels)) != 0)
-        goto out;
-    int channels = ug_image_mode_channels(info->mode);
-    if ((rc = ug_image_alloc(&img, info->width, info->height, channels)) != 0)
-        goto out;
-    int pf = info->mode == UG_MODE_L ? TJPF_GRAY
-           : info->mode == UG_MODE_CMYK ? TJPF_CMYK : TJPF_RGB;
-    if (tjDecompress2(handle, data, (unsigned long)size, img.data, img.width,
-                      (int)img.stride, img.height, pf, TJFLAG_LIMITSCANS) != 0) {
-        const char *msg = tjGetErrorStr2(handle);
-        if (tjGetErrorCode(handle) != TJERR_WARNING ||
-            (msg != NULL && strstr(msg, "Premature end") != NULL)) {
-            rc = jpeg_error(handle);
-            goto out;
-        }
+    int rc = decode_jpeg(j, data, size, max_pixels, 1, info);
+    if (rc == 0) {
+        *out = j->img;
+        memset(&j->img, 0, sizeof j->img);
     }
-    if (info->mode == UG_MODE_CMYK) {
-        size_t n = img.stride * (size_t)img.height;
-        for (size_t i = 0; i < n; i++)
-            img.data[i] = (unsigned char)(255 - img.data[i]);
-    }
-    *out = img;
-    img.data = NULL;
-out:
-    ug_image_release(&img);
-    tjDestroy(handle);
+    free_job(j);
     return rc;
 }
 

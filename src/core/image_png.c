@@ -12,7 +12,11 @@
  * ungil/image.h): 1-bit grey to 0/255, 2- and 4-bit grey scaled by 85 and
  * 17, 16-bit samples to their high byte, 16-bit grey+alpha to RGBA, 16-bit
  * grey to little-endian "I;16", palette indices unpacked to one byte.
- * Data that ends early or fails a checksum is UG_ECORRUPT.
+ * Data that ends early or fails a checksum is UG_ECORRUPT, ancillary
+ * chunks before the image data included (Pillow refuses those too; it
+ * stops looking after the image data, and libspng does not check there).
+ * Known difference: an unknown critical chunk is an error for libspng, as
+ * the PNG specification says, while Pillow skips it.
  *
  * Encoding writes 8-bit files (16-bit for I;16, 1-bit for mode "1") with
  * libspng's adaptive filter choice and the given zlib level.
@@ -24,6 +28,7 @@
 
 #include "image_codec.h"
 #include "ungil/error.h"
+#include "ungil/image.h"
 
 /* Chunks larger than this (text, ICC profiles) are refused, and the
  * ancillary chunks kept in memory are capped at this in total. */
@@ -62,7 +67,12 @@ static int read_header(spng_ctx *ctx, ug_image_info *info) {
         break;
     default: info->mode = UG_MODE_RGBA; break;
     }
-    int has_trns = spng_get_trns(ctx, &trns) == 0;
+    /* Only "no such chunk" means no tRNS; running out of data is an error,
+     * so that ug_image_read_info_file retries with the whole file. */
+    err = spng_get_trns(ctx, &trns);
+    if (err != 0 && err != SPNG_ECHUNKAVAIL)
+        return spng_to_ug(err);
+    int has_trns = err == 0;
     if (info->mode == UG_MODE_P) {
         if ((err = spng_get_plte(ctx, &plte)) != 0)
             return spng_to_ug(err);
@@ -92,7 +102,8 @@ static spng_ctx *open_ctx(const unsigned char *data, size_t size) {
     if (ctx == NULL)
         return NULL;
     if (spng_set_png_buffer(ctx, data, size) != 0 ||
-        spng_set_chunk_limits(ctx, CHUNK_LIMIT, CHUNK_LIMIT) != 0) {
+        spng_set_chunk_limits(ctx, CHUNK_LIMIT, CHUNK_LIMIT) != 0 ||
+        spng_set_crc_action(ctx, SPNG_CRC_ERROR, SPNG_CRC_ERROR) != 0) {
         spng_ctx_free(ctx);
         return NULL;
     }

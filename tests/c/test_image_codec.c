@@ -598,6 +598,52 @@ static void test_save_and_files(void) {
     ug_image_release(&rgba);
 }
 
+/* A palette PNG with 70 kB of text between IHDR and PLTE: the info call
+ * must read past its first 64 KiB to find the palette and tRNS. */
+static void test_png_info_past_prefix(void) {
+    unsigned char two[2][4] = {{1, 2, 3, 0}, {4, 5, 6, 255}};
+    ug_image idx = make_image(8, 8, 1, 0);
+    for (int i = 0; i < 64; i++)
+        idx.data[i] &= 1;
+    ug_encode_options o;
+    ug_encode_options_init(&o);
+    o.format = UG_FORMAT_PNG;
+    o.palette = (const unsigned char (*)[4])two;
+    o.palette_size = 2;
+    unsigned char *png;
+    size_t size;
+    if (!CHECK_RC(ug_image_encode(&idx, UG_MODE_P, &o, &png, &size), 0))
+        return;
+    size_t text_len = 70000, chunk = 12 + text_len;
+    unsigned char *big = calloc(1, size + chunk);
+    memcpy(big, png, 33);
+    put32(big + 33, (uint32_t)text_len);
+    memcpy(big + 37, "tEXtComment", 11);
+    memset(big + 49, 'x', text_len - 8);
+    put32(big + 41 + text_len, crc32_of(big + 37, 4 + text_len));
+    memcpy(big + 33 + chunk, png + 33, size - 33);
+    char dir[64], path[128];
+    make_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/text.png", dir);
+    FILE *f = fopen(path, "wb");
+    fwrite(big, 1, size + chunk, f);
+    fclose(f);
+    ug_image_info info;
+    CHECK_RC(ug_image_read_info_file(path, &info), 0);
+    CHECK_INT_EQ(info.mode, UG_MODE_P);
+    CHECK_INT_EQ(info.palette_size, 2);
+    CHECK(memcmp(info.palette, two, sizeof two) == 0);
+    ug_image back;
+    CHECK_RC(ug_image_decode_file(path, NULL, &back, NULL), 0);
+    CHECK(same_pixels(&idx, &back));
+    ug_image_release(&back);
+    unlink(path);
+    rmdir(dir);
+    free(big);
+    free(png);
+    ug_image_release(&idx);
+}
+
 /* Threads that each encode and decode their own images, compared with
  * what the main thread got for the same inputs. */
 typedef struct worker {
@@ -696,6 +742,7 @@ int main(int argc, char **argv) {
         CHECK_TEST(test_damaged_files),
         CHECK_TEST(test_bad_arguments),
         CHECK_TEST(test_save_and_files),
+        CHECK_TEST(test_png_info_past_prefix),
         CHECK_TEST(test_threads),
         CHECK_TEST(test_handle_cost),
     };

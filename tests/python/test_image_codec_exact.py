@@ -206,6 +206,47 @@ def test_jpeg_truncated_is_refused_like_pillow():
         assert decode(data[:cut])[0] == UG_ECORRUPT
 
 
+def _pillow_or_none(data):
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            return pillow_bytes(im)
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
+@pytest.mark.parametrize("options", [{}, {"progressive": True},
+                                     {"subsampling": 0, "optimize": True}])
+def test_jpeg_every_prefix_like_pillow(options):
+    arr = rng_image(6, 13, 21, 3, smooth=True)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "JPEG", quality=80, **options)
+    data = buf.getvalue()
+    for cut in range(len(data) + 1):
+        rc, ours, _ = decode(data[:cut])
+        theirs = _pillow_or_none(data[:cut])
+        assert (rc == 0) == (theirs is not None), cut
+        if theirs is not None:
+            np.testing.assert_array_equal(ours, theirs)
+        else:
+            assert rc in (UG_EFORMAT, UG_ECORRUPT)
+
+
+def test_jpeg_damage_pillow_accepts():
+    arr = rng_image(4, 64, 64, 3)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "JPEG")
+    data = buf.getvalue()
+    sos = data.index(b"\xff\xda")
+    # Entropy data cut short but closed by EOI (libjpeg: "premature end of
+    # data segment", the rest grey); stray bytes before a marker; junk
+    # after EOI.  Pillow decodes all three, and so must ungil, identically.
+    for damaged in (data[:len(data) // 2] + b"\xff\xd9",
+                    data[:sos] + b"\x00\x00" + data[sos:],
+                    data + b"junk" * 20):
+        assert_like_pillow(damaged)
+
+
 # ---- PNG written by an independent writer ----
 
 ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4),
@@ -343,6 +384,38 @@ def test_png_truncated_is_refused_like_pillow():
         with pytest.raises((OSError, SyntaxError, ValueError)):
             Image.open(io.BytesIO(data[:cut])).load()
         assert decode(data[:cut])[0] == UG_ECORRUPT
+
+
+def test_png_every_prefix_like_pillow():
+    data = _png_case(2, 8, 9, 7, seed=3)
+    idat_end = data.index(b"IEND") - 4
+    for cut in range(len(data) + 1):
+        rc, ours, _ = decode(data[:cut])
+        theirs = _pillow_or_none(data[:cut])
+        if theirs is not None and rc != 0:
+            # Pillow stops once it has every pixel; libspng also wants the
+            # end of the zlib stream (its Adler-32) and the IDAT chunk's
+            # CRC.  Those last eight bytes are the only gap.
+            assert idat_end - 8 <= cut < idat_end and rc == UG_ECORRUPT, cut
+            continue
+        assert (rc == 0) == (theirs is not None), cut
+        if theirs is not None:
+            np.testing.assert_array_equal(ours, theirs)
+
+
+def test_png_chunk_checksums_like_pillow():
+    data = _png_case(2, 8, 5, 4, seed=1)
+    text = _chunk(b"tEXt", b"Comment\x00hello")
+    bad = text[:-1] + bytes([text[-1] ^ 1])
+    idat, iend = data.index(b"IDAT") - 4, data.index(b"IEND") - 4
+    # A bad checksum before the pixels: Pillow refuses the file, as ungil.
+    before = data[:idat] + bad + data[idat:]
+    with pytest.raises(OSError):
+        Image.open(io.BytesIO(before)).load()
+    assert decode(before)[0] == UG_ECORRUPT
+    # After the pixels Pillow no longer looks, and ungil does not either.
+    assert_like_pillow(data[:iend] + bad + data[iend:])
+    assert_like_pillow(data[:idat] + text + data[idat:])
 
 
 def test_bomb_and_format():
