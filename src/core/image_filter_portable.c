@@ -9,6 +9,11 @@
  * compiler may vectorise these loops, which keeps every sample's
  * operations and their order; it must not fuse a multiply and an add,
  * hence the pragmas (see image_filter.c).
+ *
+ * The integer twins (see image_filter_isa.h) sum in int, where order does
+ * not matter, and floor by testing the sign first (right-shifting a
+ * negative int is implementation-defined in C; a sum <= 0 gives 0
+ * anyway).
  */
 #include "image_filter_isa.h"
 
@@ -70,4 +75,44 @@ static void rows5(const float *const *rows, ptrdiff_t d, const float *w,
     }
 }
 
-const struct ug__filter_ops ug__filter_ops_portable = {convert, rows3, rows5};
+static void convert16(const unsigned char *in, int16_t *out, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        out[i] = in[i];
+}
+
+/* clamp(floor(sum / 2^shift), 0, 255). */
+static inline unsigned char clip16(int sum, int shift) {
+    if (sum <= 0)
+        return 0;
+    sum >>= shift;
+    return (unsigned char)(sum > 255 ? 255 : sum);
+}
+
+static void rows3_16(const int16_t *const *rows, ptrdiff_t d, const int16_t *m,
+                     int16_t start, int shift, unsigned char *out, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        int sum = start;
+        for (int k = 0; k < 3; k++) {
+            const int16_t *p = rows[k] + i;
+            sum += p[-d] * m[3 * k] + p[0] * m[3 * k + 1] + p[d] * m[3 * k + 2];
+        }
+        out[i] = clip16(sum, shift);
+    }
+}
+
+static void rows5_16(const int16_t *const *rows, ptrdiff_t d, const int16_t *m,
+                     int16_t start, int shift, unsigned char *out, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        int sum = start;
+        for (int k = 0; k < 5; k++) {
+            const int16_t *p = rows[k] + i;
+            sum += p[-2 * d] * m[5 * k] + p[-d] * m[5 * k + 1] +
+                   p[0] * m[5 * k + 2] + p[d] * m[5 * k + 3] +
+                   p[2 * d] * m[5 * k + 4];
+        }
+        out[i] = clip16(sum, shift);
+    }
+}
+
+const struct ug__filter_ops ug__filter_ops_portable = {
+    convert, rows3, rows5, convert16, rows3_16, rows5_16};
