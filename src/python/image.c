@@ -668,9 +668,12 @@ static int parse_format(PyObject *obj, ug_image_format *out) {
     return 0;
 }
 
-/* Fills encoder options from the arguments of save/_encode. */
+/* Fills encoder options from the arguments of save/_encode.  The palette
+ * is copied into `palette`, so that putpalette on another thread cannot
+ * change it while the encoder runs without the GIL. */
 static int encode_options(ImageObject *self, PyObject *format, int quality,
-                          int compress_level, ug_encode_options *o) {
+                          int compress_level, ug_encode_options *o,
+                          unsigned char palette[256][4]) {
     ug_encode_options_init(o);
     if (parse_format(format, &o->format) < 0)
         return -1;
@@ -686,7 +689,8 @@ static int encode_options(ImageObject *self, PyObject *format, int quality,
     o->quality = quality;
     o->compress_level = compress_level;
     if (self->mode == UG_MODE_P || self->mode == UG_MODE_PA) {
-        o->palette = (const unsigned char (*)[4])self->palette;
+        memcpy(palette, self->palette, sizeof self->palette);
+        o->palette = (const unsigned char (*)[4])palette;
         o->palette_size = self->palette_size;
     }
     return 0;
@@ -731,7 +735,8 @@ static PyObject *image_encode(ImageObject *self, PyObject *args) {
                           &compress_level))
         return NULL;
     ug_encode_options o;
-    if (encode_options(self, format, quality, compress_level, &o) < 0)
+    unsigned char palette[256][4];
+    if (encode_options(self, format, quality, compress_level, &o, palette) < 0)
         return NULL;
     if (o.format == UG_FORMAT_AUTO) {
         PyErr_SetString(PyExc_ValueError, "a format is needed to write to a "
@@ -763,7 +768,8 @@ static PyObject *image_save(ImageObject *self, PyObject *args) {
                           &compress_level))
         return NULL;
     ug_encode_options o;
-    if (encode_options(self, format, quality, compress_level, &o) < 0)
+    unsigned char palette[256][4];
+    if (encode_options(self, format, quality, compress_level, &o, palette) < 0)
         return NULL;
     if (!PyUnicode_FSConverter(path, &path_bytes))
         return NULL;
