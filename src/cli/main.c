@@ -21,6 +21,9 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"filter", cmd_filter,
+     "FILTER IN... -o DIR [-j N] [--format F] [--quality Q] [--quiet]",
+     "apply one of Pillow's filters to many JPEG/PNG files into DIR"},
     {"get", cmd_get,
      "[URL...] [-i FILE|-] [-o DIR] [-j N] [--per-host N] [--retry N]\n"
      "          [--timeout S] [--max-size BYTES] [--quiet]",

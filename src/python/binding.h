@@ -26,6 +26,9 @@ typedef struct {
     PyTypeObject *pool_type;
     PyTypeObject *mapjob_type;
     PyTypeObject *trace_type;
+    PyTypeObject *image_type;
+    PyObject *unidentified_image_error; /* ungil.UnidentifiedImageError */
+    PyObject *decompression_bomb_error; /* ungil.DecompressionBombError */
     /* Interned names of the concurrent.futures.Future methods we call. */
     PyObject *str_set_running;   /* set_running_or_notify_cancel */
     PyObject *str_set_result;
@@ -67,6 +70,7 @@ int ub_pool_init_type(PyObject *module, ub_state *st);
 int ub_mapjob_init_type(PyObject *module, ub_state *st);
 int ub_trace_init_type(PyObject *module, ub_state *st);
 int ub_download_init_type(PyObject *module, ub_state *st);
+int ub_image_init_type(PyObject *module, ub_state *st);
 
 /* The Trace object's core trace (borrowed), or NULL with TypeError. */
 ug_trace *ub_trace_get(ub_state *st, PyObject *obj);
@@ -92,6 +96,7 @@ PyObject *ub_mapjob_new(ub_state *st, ub_pool_object *pool, PyObject *owner,
                         Py_ssize_t buffersize, uint64_t deadline);
 
 /* Module-level functions defined outside module.c. */
+PyObject *ub_filter_files(PyObject *module, PyObject *args, PyObject *kw);
 PyObject *ub_sum_upto(PyObject *module, PyObject *args, PyObject *kw);
 
 #endif

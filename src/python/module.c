@@ -67,6 +67,13 @@ PyObject *ub_raise(int code) {
     case UG_ERANGE:
         type = PyExc_OverflowError;
         break;
+    case UG_EFORMAT:
+    case UG_ECORRUPT:
+        type = PyExc_OSError;
+        break;
+    case UG_EMODE:
+        type = PyExc_ValueError;
+        break;
     default:
         break;
     }
@@ -200,7 +207,8 @@ static int module_exec(PyObject *module) {
         return -1;
     if (ub_trace_init_type(module, st) < 0 || ub_pool_init_type(module, st) < 0 ||
         ub_mapjob_init_type(module, st) < 0 ||
-        ub_download_init_type(module, st) < 0)
+        ub_download_init_type(module, st) < 0 ||
+        ub_image_init_type(module, st) < 0)
         return -1;
     if (PyModule_AddStringConstant(module, "C_VERSION", UG_VERSION) < 0)
         return -1;
@@ -212,6 +220,9 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg) {
     Py_VISIT(st->pool_type);
     Py_VISIT(st->mapjob_type);
     Py_VISIT(st->trace_type);
+    Py_VISIT(st->image_type);
+    Py_VISIT(st->unidentified_image_error);
+    Py_VISIT(st->decompression_bomb_error);
     return 0;
 }
 
@@ -220,6 +231,9 @@ static int module_clear(PyObject *module) {
     Py_CLEAR(st->pool_type);
     Py_CLEAR(st->mapjob_type);
     Py_CLEAR(st->trace_type);
+    Py_CLEAR(st->image_type);
+    Py_CLEAR(st->unidentified_image_error);
+    Py_CLEAR(st->decompression_bomb_error);
     Py_CLEAR(st->str_set_running);
     Py_CLEAR(st->str_set_result);
     Py_CLEAR(st->str_set_exception);
@@ -256,7 +270,19 @@ PyDoc_STRVAR(sum_upto_doc,
 "KeyboardInterrupt.  Raises TypeError if n is not an int (bool included)\n"
 "and ValueError if n is negative, n >= 2**64 or threads < 1.");
 
+PyDoc_STRVAR(filter_files_doc,
+"_filter_files(paths, kernel, out_dir, threads=None, format=None,\n"
+"              quality=75, compress_level=6, max_pixels=None,\n"
+"              progress=None)\n--\n\n"
+"Decode, filter, encode and save every file on the compute pool (a\n"
+"max_pixels of None means no limit; kernel None only re-encodes;\n"
+"progress(done, failed, total) is called about every 100 ms); a list\n"
+"of (output name or None, error message or None) in input order.  See\n"
+"ungil.filter_files.");
+
 static PyMethodDef module_methods[] = {
+    {"_filter_files", (PyCFunction)(void (*)(void))ub_filter_files,
+     METH_VARARGS | METH_KEYWORDS, filter_files_doc},
     {"sum_upto", (PyCFunction)(void (*)(void))ub_sum_upto,
      METH_VARARGS | METH_KEYWORDS, sum_upto_doc},
     {NULL, NULL, 0, NULL},
