@@ -84,11 +84,12 @@ typedef void (*ug_fetch_progress_fn)(void *ctx, const ug_fetch_progress *p);
  * parse pages while they stream. */
 typedef int (*ug_fetch_data_fn)(void *ctx, size_t index, void *user,
                                 const unsigned char *data, size_t size);
-/* Asked on the engine's thread before a queued request starts a transfer
- * (first attempts and retries alike); returning 0 holds every queued
+/* Asked on the engine's thread just before the request `index` starts a
+ * transfer (first attempts and retries alike); returning 1 starts it,
+ * returning 0 puts it back at the head of its queue and holds every queued
  * request back until the engine is woken (ug_fetch_wake) or its next poll
  * (at most 100 ms later), when it asks again. */
-typedef int (*ug_fetch_admit_fn)(void *ctx);
+typedef int (*ug_fetch_admit_fn)(void *ctx, size_t index, void *user);
 
 typedef struct ug_fetch_options {
     unsigned concurrency;        /* transfers in flight, default 64 */

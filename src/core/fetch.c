@@ -691,14 +691,19 @@ static struct request *next_request(ug_fetch *f, struct host **hp) {
 static void fill_slots(ug_fetch *f) {
     f->held = false;
     while (f->active < f->opts.concurrency && f->queued) {
-        if (f->opts.admit && !f->opts.admit(f->opts.ctx)) {
-            f->held = true;
-            return;
-        }
         struct host *h;
         struct request *r = next_request(f, &h);
         if (!r)
             return;
+        if (f->opts.admit && !f->opts.admit(f->opts.ctx, r->index, r->user)) {
+            r->next = h->head; /* back to the head: it keeps its turn */
+            h->head = r;
+            if (!h->tail)
+                h->tail = r;
+            f->queued++;
+            f->held = true;
+            return;
+        }
         /* active < concurrency, so some slot is free. */
         struct transfer *t = f->slots;
         while (t->req)
