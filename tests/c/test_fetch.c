@@ -1908,7 +1908,7 @@ struct gate {
     struct results *rs;
 };
 
-static int admit_limited(void *ctx) {
+static int admit_limited(void *ctx, size_t index, void *user) {
     struct results *rs = ctx;
     struct gate *g = rs->extra;
     if (!atomic_load(&g->open)) {
