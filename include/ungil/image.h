@@ -250,7 +250,8 @@ typedef struct ug_encode_options {
                                  for ug_image_encode) */
     int quality;              /* JPEG 1..100, default 75 (Pillow's) */
     int subsampling;          /* JPEG chroma, as Pillow's `subsampling`:
-                                 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0 (default) */
+                                 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0 (default);
+                                 CMYK is always written 4:4:4 */
     int progressive;          /* JPEG: 1 writes a progressive file; default 0 */
     int compress_level;       /* PNG zlib level 0..9, default 6 (Pillow's) */
     const unsigned char (*palette)[4]; /* P: RGBA entries (alpha < 255 adds tRNS) */
