@@ -12,7 +12,7 @@ only, imports and the output directory made before the clock starts):
     32 workers, so that 32 transfers are in flight (about 16 per core)
     while the pool stays small enough not to thrash two cores.
 The pictures are photo-like (smooth gradients, a few shapes and sensor-like
-noise; JPEG quality 85, about 40-60 kB each) and generated once into a
+noise; JPEG quality 85, about 40-50 kB each) and generated once into a
 cache directory.  The server is tests/python/fixture_server.py serving them
 from memory in a process of its own (see serve() below).
 
@@ -174,8 +174,13 @@ def run_ungil(urls, paths, trace_path=None):
     extra = {"peak_held_bytes": results.summary["peak_held_bytes"],
              "peak_held_pictures": results.summary["peak_held_pictures"]}
     if trace is not None:
-        extra["stages"] = {k: results.summary[k] for k in
-                           ("download", "decode", "filter", "encode", "save")}
+        # Busy time per kind of event, summed over lanes, from the trace.
+        stages = dict.fromkeys(("transfer", "decode", "filter", "encode",
+                                "save"), 0.0)
+        for _, _, label, start, end, _ in trace.events():
+            if label in stages:
+                stages[label] += end - start
+        extra["stages"] = stages
         trace.save(trace_path, "ungil.download_pictures")
     return extra
 
@@ -281,8 +286,10 @@ def main():
           f"{median_extra(ours, 'peak_held_bytes') / 1e6:.1f} MB of bodies and "
           f"pixels between download and save "
           f"({median_extra(ours, 'peak_held_pictures')} pictures).",
-        f"Where ungil's time goes (one traced run, {trace_svg.name}): "
-        f"transfers {stages['download']:.1f} s summed over all pictures "
+        f"Where ungil's time goes (one traced run, {trace_svg.name}; busy "
+        f"seconds of the trace's bars summed over lanes, against a median "
+        f"wall time of {ours['median']:.2f} s): "
+        f"transfers {stages['transfer']:.1f} s summed over all pictures "
         f"(mostly the server's {LATENCY * 1e3:.0f} ms, overlapped "
         f"{CONCURRENCY} at a time); CPU {cpu_total:.2f} s summed: decode "
         f"{stages['decode']:.2f} s, filter {stages['filter']:.2f} s, encode "
