@@ -459,3 +459,19 @@ def test_python_progress_bar(site, tmp_path, capfd):
     assert all(r.ok for r in results)
     err = capfd.readouterr().err
     assert "6/6 files" in err, err
+
+
+def test_retries_pass_a_full_pipeline(site, tmp_path):
+    # Both held pictures fail once (503) and wait for their retry while new
+    # requests queue in front of them; the retries must still start (they
+    # are already held), or nothing would ever free room.
+    srv, good = site
+    urls = ([srv.url(f"/fail/1/503{good[i][0]}?t={time.monotonic()}")
+             for i in range(2)]
+            + [srv.url(p) for p, _ in good[2:8]])
+    results = ungil.download_pictures(urls, tmp_path, concurrency=2,
+                                      per_host=2, threads=1,
+                                      max_held_pictures=2, format="png")
+    assert all(r.ok for r in results), results
+    assert [r.attempts for r in results[:2]] == [2, 2]
+    assert results.summary["peak_held_pictures"] <= 2
