@@ -248,8 +248,11 @@ def main():
             f"{two['bytes_per_second'] / 1e9:.2f} GB/s on 2 threads "
             f"({two['copy_bandwidth_share']:.0%}).")
     notes += [
-        f"ungil ran its {facts['ungil_isa']} loops (chosen at run time); "
-        "every ungil result was checked byte for byte against Pillow first.",
+        f"ungil ran its {facts['ungil_isa']} loops (chosen at run time), "
+        "in exact int16 arithmetic for the kernels where Pillow's float32 "
+        "never rounds (FIND_EDGES, CONTOUR, EDGE_ENHANCE(_MORE), EMBOSS, "
+        "SHARPEN, BLUR), float32 for the others (docs/images.md); every "
+        "ungil result was checked byte for byte against Pillow first.",
         "ungil 2 threads = a pool of 1 worker + the calling thread; "
         "cv2.filter2D gets the same kernel (rows flipped, weights / scale, "
         "delta = offset) but reflects at the border and rounds, so its "

@@ -23,7 +23,10 @@
  * The loops are SSE2 or AVX2, whichever is the best the CPU has (checked
  * at run time), or portable C elsewhere; every path does the same float32
  * operations in the same order for each sample (no fused multiply-add),
- * so the bytes never depend on the CPU.
+ * so the bytes never depend on the CPU.  Kernels whose float32 arithmetic
+ * provably never rounds (FIND_EDGES, BLUR, SHARPEN, ...: see
+ * docs/images.md) run in exact 16-bit integers instead, with the same
+ * bytes.
  *
  * Thread-safety: every function here is thread-safe; ug_image_filter only
  * reads `src` and writes `dst`, so calls on distinct outputs may run at

@@ -30,8 +30,11 @@
  * Channels stay interleaved: a pixel's neighbour is `channels` samples
  * away, so RGB, RGBA and LA need no de-interleaving.
  */
+#include "ungil/image.h"
+
 #include "image_filter_isa.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -127,43 +130,130 @@ struct filter_job {
     int size;           /* 3 or 5 */
     float w[25];        /* weights already divided by the scale */
     float start;        /* offset + 0.5 */
+    int exact16;        /* use the int16 loops: m, start16, shift are set */
+    int16_t m[25];      /* w * 2^shift, integers */
+    int16_t start16;    /* start * 2^shift */
+    int shift;
     size_t row_bytes;   /* width * channels */
     int copy_all;       /* image smaller than the kernel: copy it */
 };
 
+/* Sets job->exact16 (and m, start16, shift) when the int16 loops give
+ * Pillow's bytes.  Why they do: if every float32 weight w and the start
+ * are multiples of 2^-shift, every product (w times an integer sample)
+ * and every partial sum Pillow forms is a multiple of 2^-shift bounded by
+ * B = |start| + 255 * sum |w|; when B * 2^shift < 2^15 (< 2^24 would do
+ * for float32), all of them are exactly representable in float32, so no
+ * operation rounds and Pillow's sum is the exact value F = T / 2^shift,
+ * with T the integer sum of m * sample + start16.  Pillow then gives 0
+ * for F <= 0, 255 for F >= 255, else trunc(F) = floor(F); that is
+ * clamp(floor(T / 2^shift), 0, 255).  The same bound keeps every int16
+ * partial sum, in any order, from overflowing. */
+static int is_int16(double x) {
+    /* NaN and infinities fail the range test. */
+    return x >= -INT16_MAX && x <= INT16_MAX && x == floor(x);
+}
+
+static void plan_exact16(struct filter_job *job) {
+    const int n = job->size * job->size;
+    job->exact16 = 0;
+    for (int shift = 0; shift <= 14; shift++) {
+        const double scale = (double)(1 << shift);
+        /* x * scale is exact in double for any float x. */
+        double start = (double)job->start * scale;
+        if (!is_int16(start))
+            continue;
+        double bound = fabs(start);
+        int i = 0;
+        for (; i < n; i++) {
+            double m = (double)job->w[i] * scale;
+            if (!is_int16(m))
+                break;
+            bound += 255 * fabs(m);
+        }
+        if (i < n)
+            continue;
+        if (bound > INT16_MAX)
+            return; /* larger shifts only make it larger */
+        for (i = 0; i < n; i++)
+            job->m[i] = (int16_t)((double)job->w[i] * scale);
+        job->start16 = (int16_t)start;
+        job->shift = shift;
+        job->exact16 = 1;
+        return;
+    }
+}
+
+/* The ring of converted rows: float32 or int16, one at a time. */
+union ring {
+    float f[5][TILE + 2 * MAX_HALO];
+    int16_t i[5][TILE + 2 * MAX_HALO];
+};
+
+/* Converts n samples at in into slot `slot` of the ring. */
+static void convert_row(const struct filter_job *job, union ring *ring,
+                        int slot, const unsigned char *in, size_t n) {
+    if (job->exact16)
+        job->ops->convert16(in, ring->i[slot], n);
+    else
+        job->ops->convert(in, ring->f[slot], n);
+}
+
+/* Filters n samples of one output row; slots[i] is the ring slot of the
+ * row that kernel row i meets, halo the samples before the first output
+ * sample in each slot. */
+static void filter_segment(const struct filter_job *job, union ring *ring,
+                           const int *slots, size_t halo, unsigned char *out,
+                           size_t n) {
+    const ptrdiff_t d = job->src->channels;
+    if (job->exact16) {
+        const int16_t *rows[5];
+        for (int i = 0; i < job->size; i++)
+            rows[i] = ring->i[slots[i]] + halo;
+        if (job->size == 3)
+            job->ops->rows3_16(rows, d, job->m, job->start16, job->shift, out, n);
+        else
+            job->ops->rows5_16(rows, d, job->m, job->start16, job->shift, out, n);
+    } else {
+        const float *rows[5];
+        for (int i = 0; i < job->size; i++)
+            rows[i] = ring->f[slots[i]] + halo;
+        if (job->size == 3)
+            job->ops->rows3(rows, d, job->w, job->start, out, n);
+        else
+            job->ops->rows5(rows, d, job->w, job->start, out, n);
+    }
+}
+
 /* Filters the interior samples of rows [y0, y1), which are all at least
  * size / 2 rows away from the top and bottom edges. */
 static void filter_band(const struct filter_job *job, int y0, int y1) {
-    _Alignas(32) float ring[5][TILE + 2 * MAX_HALO];
+    _Alignas(32) union ring ring;
     const ug_image *s = job->src;
     const int r = job->size / 2, k = job->size;
-    const ptrdiff_t d = s->channels;
-    const size_t halo = (size_t)r * (size_t)d;
+    const size_t halo = (size_t)r * (size_t)s->channels;
     const size_t first = halo, last = job->row_bytes - halo;
-    const float *rows[5];
+    int slots[5];
     for (size_t x0 = first; x0 < last; x0 += TILE) {
         size_t n = last - x0 < TILE ? last - x0 : TILE;
         const unsigned char *col = s->data + (x0 - halo);
         for (int y = y0 - r; y < y0 + r; y++)
-            job->ops->convert(col + (size_t)y * s->stride, ring[y % k],
-                              n + 2 * halo);
+            convert_row(job, &ring, y % k, col + (size_t)y * s->stride,
+                        n + 2 * halo);
         for (int y = y0; y < y1; y++) {
             const unsigned char *in = col + (size_t)(y + r) * s->stride;
-            unsigned char *out = job->dst->data + (size_t)y * job->dst->stride + x0;
             /* The hardware prefetcher loses the stream at every tile row
              * (a new page): ask for the next row's source segment now.
              * (Prefetching the output for writing measured slower.) */
             if (y + 1 < y1)
                 for (size_t b = 0; b < n + 2 * halo; b += 64)
                     __builtin_prefetch(in + s->stride + b);
-            job->ops->convert(in, ring[(y + r) % k], n + 2 * halo);
+            convert_row(job, &ring, (y + r) % k, in, n + 2 * halo);
             /* Kernel row i meets image row y + r - i. */
             for (int i = 0; i < k; i++)
-                rows[i] = ring[(y + r - i) % k] + halo;
-            if (k == 3)
-                job->ops->rows3(rows, d, job->w, job->start, out, n);
-            else
-                job->ops->rows5(rows, d, job->w, job->start, out, n);
+                slots[i] = (y + r - i) % k;
+            filter_segment(job, &ring, slots, halo,
+                           job->dst->data + (size_t)y * job->dst->stride + x0, n);
         }
     }
 }
@@ -258,7 +348,8 @@ int ug__image_filter_best_isa(void) {
 int ug__image_filter_isa(ug_pool *pool, const ug_image *src, ug_image *dst,
                          const ug_kernel *kernel, int isa) {
     size_t src_bytes, dst_bytes;
-    if (!ug__image_filter_isa_supported(isa))
+    const int base = isa & ~UG__FILTER_FLOAT_ONLY;
+    if (isa < 0 || !ug__image_filter_isa_supported(base))
         return UG_EINVAL;
     if (!kernel || (kernel->size != 3 && kernel->size != 5))
         return UG_EINVAL;
@@ -276,7 +367,7 @@ int ug__image_filter_isa(ug_pool *pool, const ug_image *src, ug_image *dst,
     struct filter_job job = {
         .src = src,
         .dst = dst,
-        .ops = isa_ops(isa),
+        .ops = isa_ops(base),
         .size = kernel->size,
         .row_bytes = (size_t)src->width * (size_t)src->channels,
         .copy_all = src->width < kernel->size || src->height < kernel->size,
@@ -286,6 +377,8 @@ int ug__image_filter_isa(ug_pool *pool, const ug_image *src, ug_image *dst,
     for (int i = 0; i < kernel->size * kernel->size; i++)
         job.w[i] = kernel->weights[i] / kernel->scale;
     job.start = (float)((double)kernel->offset + 0.5);
+    if (!(isa & UG__FILTER_FLOAT_ONLY))
+        plan_exact16(&job);
 
     size_t rows = (size_t)src->height;
     if (!pool || job.row_bytes * rows < PARALLEL_MIN_BYTES)

@@ -16,9 +16,16 @@
  * handled by recomputing the final 16 samples (overlapping writes of equal
  * values), or by the portable loop below 16 samples.
  *
+ * The int16 loops (see image_filter_isa.h) do 32 samples per step in two
+ * registers: a low-half multiply and an add per weight (exact, so their
+ * order is free), an arithmetic shift (floor), and a pack with unsigned
+ * saturation, which is the clamp to 0..255.
+ *
  * Compiled only for x86; the dispatcher calls it only when the CPU has
  * AVX2.
  */
+#include "ungil/image.h"
+
 #include "image_filter_isa.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -34,6 +41,11 @@
 #define AVX2 __attribute__((target("avx2")))
 
 enum { STEP = 16 };
+
+/* The loops over kernel rows and columns below have constant trip counts;
+ * unrolled, their weights stay in registers and no loop control runs. */
+#define UNROLL_(n) _Pragma(#n)
+#define UNROLL(n) UNROLL_(GCC unroll n)
 
 AVX2 static void convert(const unsigned char *in, float *out, size_t n) {
     size_t i = 0;
@@ -117,6 +129,7 @@ AVX2 static void rows5(const float *const *rows, ptrdiff_t d, const float *w,
         if (i > n - STEP)
             i = n - STEP;
         __m256 a = s0, b = s0;
+        UNROLL(5)
         for (int j = 0; j < 5; j++) {
             a = _mm256_add_ps(a, prod5(r[j] + i, d, k + 5 * j));
             b = _mm256_add_ps(b, prod5(r[j] + i + 8, d, k + 5 * j));
@@ -127,6 +140,98 @@ AVX2 static void rows5(const float *const *rows, ptrdiff_t d, const float *w,
     }
 }
 
-const struct ug__filter_ops ug__filter_ops_avx2 = {convert, rows3, rows5};
+AVX2 static void convert16(const unsigned char *in, int16_t *out, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(in + i));
+        _mm256_storeu_si256((__m256i *)(void *)(out + i), _mm256_cvtepu8_epi16(b));
+    }
+    for (; i < n; i++)
+        out[i] = in[i];
+}
+
+/* One weight's term for 16 samples at p: p * m, added to acc. */
+AVX2 static inline __m256i term16(__m256i acc, const int16_t *p, __m256i m) {
+    __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)p);
+    return _mm256_add_epi16(acc, _mm256_mullo_epi16(v, m));
+}
+
+/* floor(acc / 2^shift) for 32 sums, saturated to 0..255, stored. */
+AVX2 static inline void store32(unsigned char *out, __m256i a, __m256i b,
+                                __m128i shift) {
+    a = _mm256_sra_epi16(a, shift);
+    b = _mm256_sra_epi16(b, shift);
+    /* packus works within 128-bit lanes: a0-7 b0-7 | a8-15 b8-15. */
+    __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi16(a, b), 0xD8);
+    _mm256_storeu_si256((__m256i *)(void *)out, p);
+}
+
+AVX2 static void rows3_16(const int16_t *const *rows, ptrdiff_t d,
+                          const int16_t *m, int16_t start, int shift,
+                          unsigned char *out, size_t n) {
+    if (n < 32) {
+        ug__filter_ops_portable.rows3_16(rows, d, m, start, shift, out, n);
+        return;
+    }
+    const int16_t *r[3] = {rows[0], rows[1], rows[2]};
+    __m256i k[9];
+    for (int j = 0; j < 9; j++)
+        k[j] = _mm256_set1_epi16(m[j]);
+    const __m256i s0 = _mm256_set1_epi16(start);
+    const __m128i sh = _mm_cvtsi32_si128(shift);
+    for (size_t i = 0;; i += 32) {
+        if (i > n - 32)
+            i = n - 32;
+        __m256i a = s0, b = s0;
+        UNROLL(3)
+        for (int j = 0; j < 3; j++) {
+            const int16_t *p = r[j] + i;
+            a = term16(a, p - d, k[3 * j]);
+            b = term16(b, p + 16 - d, k[3 * j]);
+            a = term16(a, p, k[3 * j + 1]);
+            b = term16(b, p + 16, k[3 * j + 1]);
+            a = term16(a, p + d, k[3 * j + 2]);
+            b = term16(b, p + 16 + d, k[3 * j + 2]);
+        }
+        store32(out + i, a, b, sh);
+        if (i == n - 32)
+            break;
+    }
+}
+
+AVX2 static void rows5_16(const int16_t *const *rows, ptrdiff_t d,
+                          const int16_t *m, int16_t start, int shift,
+                          unsigned char *out, size_t n) {
+    if (n < 32) {
+        ug__filter_ops_portable.rows5_16(rows, d, m, start, shift, out, n);
+        return;
+    }
+    const int16_t *r[5] = {rows[0], rows[1], rows[2], rows[3], rows[4]};
+    __m256i k[25];
+    for (int j = 0; j < 25; j++)
+        k[j] = _mm256_set1_epi16(m[j]);
+    const __m256i s0 = _mm256_set1_epi16(start);
+    const __m128i sh = _mm_cvtsi32_si128(shift);
+    for (size_t i = 0;; i += 32) {
+        if (i > n - 32)
+            i = n - 32;
+        __m256i a = s0, b = s0;
+        UNROLL(5)
+        for (int j = 0; j < 5; j++) {
+            UNROLL(5)
+            for (int x = -2; x <= 2; x++) {
+                const int16_t *p = r[j] + i + x * d;
+                a = term16(a, p, k[5 * j + x + 2]);
+                b = term16(b, p + 16, k[5 * j + x + 2]);
+            }
+        }
+        store32(out + i, a, b, sh);
+        if (i == n - 32)
+            break;
+    }
+}
+
+const struct ug__filter_ops ug__filter_ops_avx2 = {
+    convert, rows3, rows5, convert16, rows3_16, rows5_16};
 
 #endif

@@ -9,7 +9,14 @@
  * compiler may vectorise these loops, which keeps every sample's
  * operations and their order; it must not fuse a multiply and an add,
  * hence the pragmas (see image_filter.c).
+ *
+ * The integer twins (see image_filter_isa.h) sum in int, where order does
+ * not matter, and floor by testing the sign first (right-shifting a
+ * negative int is implementation-defined in C; a sum <= 0 gives 0
+ * anyway).
  */
+#include "ungil/image.h"
+
 #include "image_filter_isa.h"
 
 #ifdef __clang__
@@ -18,14 +25,29 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 
-/* Pillow's clip: NaN and anything <= 0 give 0, >= 255 gives 255, the rest
- * is truncated.  (Pillow converts NaN to an integer, which x86 makes 0.) */
+/* Samples per chunk: each loop below runs a constant 64 times on full
+ * chunks, which lets the compiler vectorise it even at -O2 (GCC's
+ * "very cheap" cost model wants a trip count that is a multiple of the
+ * vector width); the last partial chunk runs the same loops with its own
+ * count. */
+enum { CHUNK = 64 };
+
+/* The helpers below take the kernel size as a parameter; inlined into
+ * rows3 and rows5 it becomes a constant, and the loops simple enough to
+ * vectorise. */
+#if defined(__GNUC__)
+#define INLINE static inline __attribute__((always_inline))
+#else
+#define INLINE static inline
+#endif
+
+/* Pillow's clip, written with selects so that it vectorises: NaN and
+ * anything <= 0 give 0, >= 255 gives 255, the rest is truncated.
+ * (Pillow converts NaN to an integer, which x86 makes 0.) */
 static inline unsigned char clip8(float v) {
-    if (!(v > 0.0f))
-        return 0;
-    if (v >= 255.0f)
-        return 255;
-    return (unsigned char)v;
+    v = v > 0.0f ? v : 0.0f;
+    v = v < 255.0f ? v : 255.0f;
+    return (unsigned char)(int)v;
 }
 
 static void convert(const unsigned char *in, float *out, size_t n) {
@@ -33,41 +55,107 @@ static void convert(const unsigned char *in, float *out, size_t n) {
         out[i] = (float)in[i];
 }
 
-/* Products of three samples d apart, centred on p, summed left to right. */
-static inline float row3(const float *p, ptrdiff_t d, const float *k) {
-    return p[-d] * k[0] + p[0] * k[1] + p[d] * k[2];
+/* acc[i] += the products of one kernel row of `size` weights k, for m
+ * samples starting at p, summed left to right. */
+INLINE void row_sum(float *restrict acc, const float *p, ptrdiff_t d,
+                           const float *k, int size, size_t m) {
+    for (size_t i = 0; i < m; i++) {
+        const float *q = p + i;
+        float s;
+        if (size == 3)
+            s = q[-d] * k[0] + q[0] * k[1] + q[d] * k[2];
+        else
+            s = q[-2 * d] * k[0] + q[-d] * k[1] + q[0] * k[2] + q[d] * k[3] +
+                q[2 * d] * k[4];
+        acc[i] += s;
+    }
 }
 
-static inline float row5(const float *p, ptrdiff_t d, const float *k) {
-    return p[-2 * d] * k[0] + p[-d] * k[1] + p[0] * k[2] + p[d] * k[3] +
-           p[2 * d] * k[4];
+/* One chunk of m <= CHUNK samples: the sum starts at `start`, adds kernel
+ * row 0's partial sum first, then the others in order. */
+INLINE void chunk(const float *const *rows, size_t at, ptrdiff_t d,
+                         const float *w, float start, int size,
+                         unsigned char *out, size_t m) {
+    float acc[CHUNK];
+    for (size_t i = 0; i < m; i++)
+        acc[i] = start;
+    for (int k = 0; k < size; k++)
+        row_sum(acc, rows[k] + at, d, w + size * k, size, m);
+    for (size_t i = 0; i < m; i++)
+        out[at + i] = clip8(acc[i]);
+}
+
+INLINE void rows_any(const float *const *rows, ptrdiff_t d, const float *w,
+                     float start, int size, unsigned char *out, size_t n) {
+    size_t at = 0;
+    for (; at + CHUNK <= n; at += CHUNK)
+        chunk(rows, at, d, w, start, size, out, CHUNK);
+    if (at < n)
+        chunk(rows, at, d, w, start, size, out, n - at);
 }
 
 static void rows3(const float *const *rows, ptrdiff_t d, const float *w,
                   float start, unsigned char *out, size_t n) {
-    const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2];
-    for (size_t i = 0; i < n; i++) {
-        float ss = start;
-        ss += row3(r0 + i, d, w + 0);
-        ss += row3(r1 + i, d, w + 3);
-        ss += row3(r2 + i, d, w + 6);
-        out[i] = clip8(ss);
-    }
+    rows_any(rows, d, w, start, 3, out, n);
 }
 
 static void rows5(const float *const *rows, ptrdiff_t d, const float *w,
                   float start, unsigned char *out, size_t n) {
-    const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2];
-    const float *r3 = rows[3], *r4 = rows[4];
-    for (size_t i = 0; i < n; i++) {
-        float ss = start;
-        ss += row5(r0 + i, d, w + 0);
-        ss += row5(r1 + i, d, w + 5);
-        ss += row5(r2 + i, d, w + 10);
-        ss += row5(r3 + i, d, w + 15);
-        ss += row5(r4 + i, d, w + 20);
-        out[i] = clip8(ss);
-    }
+    rows_any(rows, d, w, start, 5, out, n);
 }
 
-const struct ug__filter_ops ug__filter_ops_portable = {convert, rows3, rows5};
+static void convert16(const unsigned char *in, int16_t *out, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        out[i] = in[i];
+}
+
+/* clamp(floor(sum / 2^shift), 0, 255), with selects. */
+static inline unsigned char clip16(int sum, int shift) {
+    sum = sum > 0 ? sum >> shift : 0;
+    return (unsigned char)(sum < 255 ? sum : 255);
+}
+
+/* acc[i] += q[i] * mk for count samples. */
+INLINE void add_term(int *restrict acc, const int16_t *q, int mk, size_t count) {
+    for (size_t i = 0; i < count; i++)
+        acc[i] += q[i] * mk;
+}
+
+/* The int16 twin of chunk(): any order of the exact integer sums. */
+INLINE void chunk16(const int16_t *const *rows, size_t at, ptrdiff_t d,
+                           const int16_t *m, int start, int shift, int size,
+                           unsigned char *out, size_t count) {
+    int acc[CHUNK];
+    for (size_t i = 0; i < count; i++)
+        acc[i] = start;
+    for (int k = 0; k < size; k++) {
+        const int16_t *p = rows[k] + at;
+        for (int x = -(size / 2); x <= size / 2; x++)
+            add_term(acc, p + x * d, m[size * k + x + size / 2], count);
+    }
+    for (size_t i = 0; i < count; i++)
+        out[at + i] = clip16(acc[i], shift);
+}
+
+INLINE void rows16_any(const int16_t *const *rows, ptrdiff_t d,
+                       const int16_t *m, int start, int shift, int size,
+                       unsigned char *out, size_t n) {
+    size_t at = 0;
+    for (; at + CHUNK <= n; at += CHUNK)
+        chunk16(rows, at, d, m, start, shift, size, out, CHUNK);
+    if (at < n)
+        chunk16(rows, at, d, m, start, shift, size, out, n - at);
+}
+
+static void rows3_16(const int16_t *const *rows, ptrdiff_t d, const int16_t *m,
+                     int16_t start, int shift, unsigned char *out, size_t n) {
+    rows16_any(rows, d, m, start, shift, 3, out, n);
+}
+
+static void rows5_16(const int16_t *const *rows, ptrdiff_t d, const int16_t *m,
+                     int16_t start, int shift, unsigned char *out, size_t n) {
+    rows16_any(rows, d, m, start, shift, 5, out, n);
+}
+
+const struct ug__filter_ops ug__filter_ops_portable = {
+    convert, rows3, rows5, convert16, rows3_16, rows5_16};

@@ -329,6 +329,10 @@ static void test_isa_arguments(void) {
     ug_kernel k = builtin("SHARPEN");
     CHECK_RC(ug__image_filter_isa(NULL, &src, &dst, &k, -1), UG_EINVAL);
     CHECK_RC(ug__image_filter_isa(NULL, &src, &dst, &k, UG__ISA_COUNT), UG_EINVAL);
+    CHECK_RC(ug__image_filter_isa(NULL, &src, &dst, &k,
+                                  UG__ISA_COUNT | UG__FILTER_FLOAT_ONLY), UG_EINVAL);
+    CHECK_RC(ug__image_filter_isa(NULL, &src, &dst, &k, -UG__FILTER_FLOAT_ONLY),
+             UG_EINVAL);
     for (int isa = 0; isa < UG__ISA_COUNT; isa++) {
         if (!ug__image_filter_isa_supported(isa))
             continue;
@@ -342,21 +346,25 @@ static void test_isa_arguments(void) {
     free(dst.data);
 }
 
-/* Filters src on every supported path and checks each against the
- * portable path's bytes. */
+/* Filters src on every supported path, with and without the int16
+ * shortcut, and checks each against the portable float32 path's bytes. */
 static void check_paths_equal(const ug_image *src, const ug_kernel *k,
                               const char *what) {
     ug_image want = blank_like(src), got = blank_like(src);
     size_t n = src->stride * (size_t)src->height;
-    CHECK_RC(ug__image_filter_isa(NULL, src, &want, k, UG__ISA_PORTABLE), 0);
-    for (int isa = UG__ISA_PORTABLE + 1; isa < UG__ISA_COUNT; isa++) {
+    CHECK_RC(ug__image_filter_isa(NULL, src, &want, k,
+                                  UG__ISA_PORTABLE | UG__FILTER_FLOAT_ONLY), 0);
+    for (int isa = UG__ISA_PORTABLE; isa < UG__ISA_COUNT; isa++) {
         if (!ug__image_filter_isa_supported(isa))
             continue;
-        memset(got.data, 0xA5, n);
-        CHECK_RC(ug__image_filter_isa(NULL, src, &got, k, isa), 0);
-        if (!CHECK(memcmp(want.data, got.data, n) == 0))
-            printf("    path %d, %s, %dx%d, %d channels\n", isa, what,
-                   src->width, src->height, src->channels);
+        for (int flags = 0; flags <= UG__FILTER_FLOAT_ONLY;
+             flags += UG__FILTER_FLOAT_ONLY) {
+            memset(got.data, 0xA5, n);
+            CHECK_RC(ug__image_filter_isa(NULL, src, &got, k, isa | flags), 0);
+            if (!CHECK(memcmp(want.data, got.data, n) == 0))
+                printf("    path %#x, %s, %dx%d, %d channels\n", isa | flags,
+                       what, src->width, src->height, src->channels);
+        }
     }
     free(want.data);
     free(got.data);
@@ -395,11 +403,15 @@ static void test_paths_equal_on_random_kernels(void) {
             default: w[i] = unit_random() * powf(10, (float)(rng_next() % 7) - 3);
             }
         }
-        static const float scales[] = {1, 3, 0.37f, -4, 1e-6f, 13, 0};
-        float scale = scales[rng_next() % 7];
+        /* Powers of two and integer offsets let the int16 loops run. */
+        static const float scales[] = {1, 3, 0.37f, -4, 1e-6f, 13, 0, 2, 16, 0.25f};
+        float scale = scales[rng_next() % 10];
+        float offset = unit_random() * 300;
+        if (rng_next() % 2)
+            offset = roundf(offset);
         ug_kernel k;
         CHECK_RC(ug_kernel_init(&k, size, w, rng_next() % 3 ? &scale : NULL,
-                                unit_random() * 300), 0);
+                                offset), 0);
         int width = size + (int)(rng_next() % 60);
         int height = size + (int)(rng_next() % 9);
         ug_image src = random_image(width, height, 1 + (int)(rng_next() % 4));

@@ -3,8 +3,10 @@
 libungil.so is loaded with ctypes from the meson build directory named by
 UNGIL_BUILD; images are NumPy arrays wrapped as ug_image views.  Each
 comparison runs on every path this CPU supports (portable C, SSE2, AVX2),
-chosen through the internal entry point ug__image_filter_isa, and on the
-public ug_image_filter (which picks the fastest path).  Every built-in
+each both with the int16 shortcut allowed (taken where it is exact, e.g.
+FIND_EDGES, BLUR, SHARPEN) and in float32 only, chosen through the internal
+entry point ug__image_filter_isa; and on the public ug_image_filter (which
+picks the fastest path).  Every built-in
 filter, modes L, LA, RGB and RGBA, tiny, odd and large sizes, rows wider
 than one column tile, noise, smooth and saturating images, and hundreds of
 random user kernels (zeros, negatives, tiny scales, scale from the weights,
@@ -30,6 +32,7 @@ SIZES = [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (6, 7), (17, 9), (64, 33),
 LARGE = (1023, 771)
 UG_EINVAL = -2
 ISA_NAMES = {0: "portable", 1: "sse2", 2: "avx2"}
+FLOAT_ONLY = 0x100  # UG__FILTER_FLOAT_ONLY
 
 
 class UgImage(ctypes.Structure):
@@ -182,10 +185,13 @@ def assert_same(got, want, what):
 
 
 def assert_all_paths(arr, kernel, want, what, pool=None):
-    """Every supported path, and the public function, give `want`."""
+    """Every supported path, with and without the int16 shortcut, and the
+    public function, give `want`."""
     for isa in ISAS:
         assert_same(ug_filter(arr, kernel, isa, pool), want,
                     f"{what} [{ISA_NAMES[isa]}]")
+        assert_same(ug_filter(arr, kernel, isa | FLOAT_ONLY, pool), want,
+                    f"{what} [{ISA_NAMES[isa]}, float32 only]")
     assert_same(ug_filter(arr, kernel, None, pool), want, f"{what} [public]")
 
 
@@ -196,7 +202,7 @@ def test_paths_match_the_cpu():
     out = np.zeros_like(arr)
     src, dst = view(arr), view(out)
     k = builtin("BLUR")
-    for isa in (-1, 3, 99):
+    for isa in (-1, 3, 99, FLOAT_ONLY | 3, -FLOAT_ONLY):
         assert not LIB.ug__image_filter_isa_supported(isa)
         assert LIB.ug__image_filter_isa(None, ctypes.byref(src),
                                         ctypes.byref(dst), ctypes.byref(k),
@@ -282,7 +288,8 @@ def random_kernel(rng, size):
     scale = None
     if rng.random() < 0.6:
         scale = float(np.float32(rng.choice(
-            [1, 3, 7, 9.5, -4, 0.37, 13, 1e-6, 3e-4, 1e5])))
+            [1, 3, 7, 9.5, -4, 0.37, 13, 1e-6, 3e-4, 1e5, 2, 16, 0.5, -8,
+             64])))
     if scale is None and sum(weights) == 0:
         weights[0] += 1  # Pillow itself would divide by zero in Python
     offset = float(np.float32(rng.choice(
@@ -324,6 +331,27 @@ def test_scale_zero_like_pillow(weights):
                              f"scale 0 {weights} {mode} {kind}")
 
 
+@pytest.mark.parametrize("sign", ["+", "-", "+-"])
+def test_int16_bound_edges(sign):
+    # Weights 2 * 8 (shift 1 for the half in offset + 0.5) and a start of
+    # 2 * offset + 1: offset 63 puts the largest possible sum at exactly
+    # 32767, the int16 limit (int16 loops); offset 64 is one past it
+    # (float32 loops).  Saturated images reach those sums.
+    rng = np.random.default_rng(13)
+    signs = {"+": [1] * 8, "-": [-1] * 8, "+-": [1, -1] * 4}[sign]
+    weights = [8 * s for s in signs[:4]] + [0] + [8 * s for s in signs[4:]]
+    for offset in (63, 64, -63, -64):
+        filt = ImageFilter.Kernel((3, 3), weights, 1, offset)
+        k = user_kernel(3, weights, 1.0, offset)
+        for kind in ("extremes", "noise"):
+            arr = make_image(kind, 40, 6, 1, rng)
+            if kind == "extremes":
+                arr[:] = 255
+                arr[2:4, 5:30:3] = 0
+            assert_all_paths(arr, k, pillow_filter(arr, "L", filt),
+                             f"bound {weights} offset {offset} {kind}")
+
+
 def test_la_filters_each_band():
     # Pillow stores LA in 4-byte pixels; its filter must treat L and A as
     # two independent bands, which is what 2 interleaved channels give.
@@ -344,14 +372,14 @@ def test_padded_stride():
     sub = big[3:33, 5:55]
     want = pillow_filter(np.ascontiguousarray(sub), "RGB", ImageFilter.DETAIL)
     k = builtin("DETAIL")
-    for isa in ISAS:
+    for isa in ISAS + [i | FLOAT_ONLY for i in ISAS]:
         out_big = np.zeros((40, 80, 3), np.uint8)
         src = UgImage(50, 30, 3, big.strides[0], sub.ctypes.data)
         dst = UgImage(50, 30, 3, out_big.strides[0], out_big[2:, 4:].ctypes.data)
         assert LIB.ug__image_filter_isa(None, ctypes.byref(src),
                                         ctypes.byref(dst), ctypes.byref(k),
                                         isa) == 0
-        assert_same(out_big[2:32, 4:54], want, f"strided [{ISA_NAMES[isa]}]")
+        assert_same(out_big[2:32, 4:54], want, f"strided [{isa:#x}]")
         out_big[2:32, 4:54] = 0
         assert not out_big.any()
 
