@@ -13,5 +13,6 @@
 #include "ungil/path.h"
 #include "ungil/image.h"
 #include "ungil/image_batch.h"
+#include "ungil/pictures.h"
 
 #endif

@@ -5,6 +5,7 @@ waiting (downloads) and computing (loops, image filters).
 
 - Pool: a concurrent.futures.Executor on native worker threads.
 - download, download_iter, fetch: hundreds of HTTP transfers at once.
+- download_pictures: download, filter and save pictures in one native pipeline.
 - sum_upto: the course's GIL demo loop, in C, on every core.
 - Image, filter_files: JPEG/PNG images with Pillow-exact filters, in C.
 - Trace: a timeline of which thread ran what, saved as SVG or Chrome JSON.
@@ -13,12 +14,15 @@ waiting (downloads) and computing (loops, image filters).
 from ._download import DownloadError, Result, download, download_iter, fetch
 from ._image import (MAX_IMAGE_PIXELS, DecompressionBombError, FilterResult,
                      Image, UnidentifiedImageError, filter_files)
+from ._pictures import PictureResult, PictureResults, download_pictures
 from ._pool import Future, Pool
 from ._ungil import C_VERSION, Trace, sum_upto
 
 __version__ = "0.1.0"
 
 __all__ = ["C_VERSION", "DecompressionBombError", "DownloadError",
-           "FilterResult", "Future", "Image", "MAX_IMAGE_PIXELS", "Pool",
-           "Result", "Trace", "UnidentifiedImageError", "__version__",
-           "download", "download_iter", "fetch", "filter_files", "sum_upto"]
+           "FilterResult", "Future", "Image", "MAX_IMAGE_PIXELS",
+           "PictureResult", "PictureResults", "Pool", "Result", "Trace",
+           "UnidentifiedImageError", "__version__", "download",
+           "download_iter", "download_pictures", "fetch", "filter_files",
+           "sum_upto"]
