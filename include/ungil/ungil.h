@@ -12,5 +12,8 @@
 #include "ungil/fetch.h"
 #include "ungil/path.h"
 #include "ungil/image.h"
+#include "ungil/url.h"
+#include "ungil/html.h"
+#include "ungil/robots.h"
 
 #endif
