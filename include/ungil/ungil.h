@@ -10,6 +10,7 @@
 #include "ungil/pool.h"
 #include "ungil/par.h"
 #include "ungil/fetch.h"
+#include "ungil/graph.h"
 #include "ungil/path.h"
 #include "ungil/image.h"
 #include "ungil/url.h"

@@ -26,6 +26,7 @@ typedef struct {
     PyTypeObject *pool_type;
     PyTypeObject *mapjob_type;
     PyTypeObject *trace_type;
+    PyTypeObject *graph_type;
     /* Interned names of the concurrent.futures.Future methods we call. */
     PyObject *str_set_running;   /* set_running_or_notify_cancel */
     PyObject *str_set_result;
@@ -67,6 +68,7 @@ int ub_pool_init_type(PyObject *module, ub_state *st);
 int ub_mapjob_init_type(PyObject *module, ub_state *st);
 int ub_trace_init_type(PyObject *module, ub_state *st);
 int ub_download_init_type(PyObject *module, ub_state *st);
+int ub_graph_init_type(PyObject *module, ub_state *st);
 
 /* The Trace object's core trace (borrowed), or NULL with TypeError. */
 ug_trace *ub_trace_get(ub_state *st, PyObject *obj);
@@ -79,6 +81,11 @@ uint32_t ub_label_for(ug_trace *trace, PyObject *fn);
 PyObject *ub_fetch_exception(void);
 /* Raises `exc` (an exception instance), keeping its traceback. */
 void ub_restore_exception(PyObject *exc);
+
+/* Wraps a core graph into a new ungil.Graph object, which takes ownership
+ * of `g` (it is freed with the object, or at once on failure).  Needs the
+ * GIL.  Returns a new reference, or NULL with an exception set. */
+PyObject *ub_graph_wrap(ub_state *st, ug_graph *g);
 
 /* The pool type's internals that the map job needs. */
 typedef struct ub_pool_object ub_pool_object;
