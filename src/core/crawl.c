@@ -681,31 +681,30 @@ static int record_links(ug_crawl *c, size_t from, const struct job *j,
     return 0;
 }
 
-/* The final URL of a redirected page: seen, and a node with an edge from
- * the requested URL. */
-static int record_redirect(ug_crawl *c, size_t from, const char *final_url) {
+/* The final URL of a redirected page (`final_url` as libcurl reports it):
+ * seen, and a node with an edge from the requested URL `url`. */
+static int record_redirect(ug_crawl *c, size_t from, const char *url,
+                           const char *final_url) {
     char *norm = NULL;
     size_t to;
     int rc = ug_url_normalize(final_url, &norm);
-    if (rc)
+    if (rc || !strcmp(norm, url)) {
+        free(norm);
         return rc == UG_EURL ? 0 : rc;
-    if (ug__seen_add(c->seen, norm, strlen(norm)) < 0)
-        rc = UG_ENOMEM;
-    int added = rc ? rc : ug_graph_add_node(c->graph, norm, &to);
-    if (added >= 0) {
-        ug_graph_node n;
-        rc = ug_graph_node_get(c->graph, to, &n);
-        if (!rc && added)
-            rc = ug_graph_set_depth(c->graph, to, c->depth);
-        if (!rc && added)
-            rc = set_followable(c, to, false);
-        if (!rc && !n.status && !n.error)
-            rc = ug_graph_set_error(c->graph, to, WHY_REDIRECT);
-        if (!rc && to != from)
-            rc = ug_graph_add_edge(c->graph, from, to) < 0 ? UG_ENOMEM : 0;
-    } else {
-        rc = added;
     }
+    int added = ug__seen_add(c->seen, norm, strlen(norm)) < 0
+                    ? UG_ENOMEM
+                    : ug_graph_add_node(c->graph, norm, &to);
+    ug_graph_node n;
+    rc = added < 0 ? added : ug_graph_node_get(c->graph, to, &n);
+    if (!rc && added)
+        rc = ug_graph_set_depth(c->graph, to, c->depth);
+    if (!rc && added)
+        rc = set_followable(c, to, false);
+    if (!rc && !n.status && !n.error)
+        rc = ug_graph_set_error(c->graph, to, WHY_REDIRECT);
+    if (!rc && ug_graph_add_edge(c->graph, from, to) < 0)
+        rc = UG_ENOMEM;
     free(norm);
     return rc;
 }
@@ -741,8 +740,8 @@ static void page_done(ug_crawl *c, struct job *j, const ug_fetch_result *r) {
                                       : NULL);
     if (!rc)
         rc = record_links(c, node, j, &links);
-    if (!rc && r->final_url && strcmp(r->final_url, url))
-        rc = record_redirect(c, node, r->final_url);
+    if (!rc && error != UG_EREDIRECT && r->final_url)
+        rc = record_redirect(c, node, url, r->final_url);
     if (rc) {
         fail(c, rc);
     } else if (c->o.on_page) {
