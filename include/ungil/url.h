@@ -17,7 +17,7 @@
  *     escape) encoded as %XX.  Reserved characters (/ ? # [ ] @ ! $ & ' ( )
  *     * + , ; = :) keep their form, encoded or not, since encoding them
  *     may change the meaning;
- *   - user name and password are kept as libcurl gives them.
+ *   - user name and password are percent-normalised like the path.
  *
  * Hosts that libcurl refuses (bad characters, malformed IPv6, an IDN it
  * cannot convert) are UG_EURL.  The result is idempotent: normalising a

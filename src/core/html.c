@@ -129,6 +129,12 @@ static unsigned char lower(unsigned c) {
     return (unsigned char)(c >= 'A' && c <= 'Z' ? c | 0x20 : c);
 }
 
+/* A byte of a tag or attribute name as compared: lower-case, and NUL
+ * (U+FFFD in the standard) as a byte that no name we look for holds. */
+static unsigned char name_char(unsigned c) {
+    return c == 0 ? 0xFF : lower(c);
+}
+
 /* Appends n bytes; past the limit sets overflow and keeps nothing more. */
 static int buf_add(buf *b, const char *s, size_t n) {
     if (b->overflow)
@@ -518,7 +524,7 @@ static int run(ug_html *h, const unsigned char *s, size_t n) {
                     rc = emit_tag(h);
             } else {
                 if (h->name_len < NAME_MAX_LEN)
-                    h->name[h->name_len] = (char)lower(c);
+                    h->name[h->name_len] = (char)name_char(c);
                 if (h->name_len <= NAME_MAX_LEN)
                     h->name_len++;
             }
@@ -532,7 +538,7 @@ static int run(ug_html *h, const unsigned char *s, size_t n) {
             }
             begin_attr(h);
             if (h->attr_len < ATTR_NAME_MAX_LEN)
-                h->attr[h->attr_len] = (char)lower(c);
+                h->attr[h->attr_len] = (char)name_char(c);
             h->attr_len++;
             h->state = S_ATTR_NAME;
             break;
@@ -544,7 +550,7 @@ static int run(ug_html *h, const unsigned char *s, size_t n) {
                     continue;
             } else if (h->attr_len <= ATTR_NAME_MAX_LEN) {
                 if (h->attr_len < ATTR_NAME_MAX_LEN)
-                    h->attr[h->attr_len] = (char)lower(c);
+                    h->attr[h->attr_len] = (char)name_char(c);
                 h->attr_len++;
             }
             break;

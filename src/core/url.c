@@ -372,10 +372,10 @@ static void add_origin(sbuf *b, const parts *u, bool userinfo) {
     sb_str(b, u->scheme);
     sb_str(b, "://");
     if (userinfo && u->user) {
-        sb_str(b, u->user);
+        sb_pct(b, u->user, strlen(u->user));
         if (u->password) {
             sb_str(b, ":");
-            sb_str(b, u->password);
+            sb_pct(b, u->password, strlen(u->password));
         }
         sb_str(b, "@");
     }
