@@ -12,10 +12,13 @@
  * our own canvas renderer, zoom, pan, drag, physics toggle, colours by
  * depth or status, search) that draws the precomputed positions at once.
  *
- * Text: URLs, titles, content types and error texts are stored as given
- * (bytes, NUL-terminated).  Every writer escapes them for its format and
- * replaces invalid UTF-8 and control characters, so hostile titles cannot
- * break or inject into a file.
+ * Text: URLs, titles, content types and error texts (NUL-terminated bytes)
+ * are cleaned when they are stored: invalid UTF-8 becomes U+FFFD, tab,
+ * newline and carriage return become a space, other control characters and
+ * U+FFFE/U+FFFF become U+FFFD.  Every writer then escapes its own syntax
+ * (quotes, <, &, backslashes), so hostile titles cannot break or inject
+ * into a file, and all exports show the same text.  URLs are compared after
+ * cleaning (a crawler's normalised URLs are ASCII and unchanged by it).
  *
  * Ownership: the graph owns copies of every string it is given; the
  * pointers that ug_graph_node_get hands out are borrowed and stay valid
@@ -91,7 +94,8 @@ int ug_graph_add_node(ug_graph *g, const char *url, size_t *index);
  * NULL) if found, 0 if not.  Only reads the graph. */
 int ug_graph_find(const ug_graph *g, const char *url, size_t *index);
 
-/* Attribute setters for node `i`.  Strings are copied; NULL clears them.
+/* Attribute setters for node `i`.  Strings are copied (cleaned); NULL
+ * clears them; a negative depth or byte count means unknown (-1).
  * Each returns 0, UG_ERANGE (no node i), UG_EINVAL (NULL g) or UG_ENOMEM.
  * They change the graph (see thread-safety). */
 int ug_graph_set_status(ug_graph *g, size_t i, int status);
@@ -100,7 +104,8 @@ int ug_graph_set_bytes(ug_graph *g, size_t i, int64_t bytes);
 int ug_graph_set_title(ug_graph *g, size_t i, const char *title);
 int ug_graph_set_content_type(ug_graph *g, size_t i, const char *type);
 int ug_graph_set_error(ug_graph *g, size_t i, const char *error);
-/* Sets the position of node i by hand (a layout overwrites it). */
+/* Sets the position of node i by hand (a layout overwrites it); x and y
+ * must be finite (UG_EINVAL otherwise). */
 int ug_graph_set_position(ug_graph *g, size_t i, double x, double y);
 
 /* Adds the edge from -> to, or counts it once more if it exists (self
@@ -126,9 +131,9 @@ size_t ug_graph_in_degree(const ug_graph *g, size_t i);
 
 /* Layout settings; ug_graph_layout_options_init gives the defaults. */
 typedef struct ug_graph_layout_options {
-    unsigned iterations; /* force iterations; default 300 */
+    unsigned iterations; /* force iterations; default 150 */
     uint64_t seed;       /* jitter of the initial rings; default 1 */
-    double theta;        /* Barnes-Hut opening angle; default 0.8 (0 = exact) */
+    double theta;        /* Barnes-Hut opening angle, 0..2; default 1.0 (0 = exact) */
     ug_pool *pool;       /* spreads node work; borrowed; NULL = calling thread */
 } ug_graph_layout_options;
 
