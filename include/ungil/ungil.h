@@ -16,5 +16,6 @@
 #include "ungil/url.h"
 #include "ungil/html.h"
 #include "ungil/robots.h"
+#include "ungil/crawl.h"
 
 #endif

@@ -32,6 +32,7 @@ int cli_parse_u64(const char *s, uint64_t *out);
 const int *cli_catch_interrupt(void);
 
 /* The subcommands. */
+int cmd_crawl(int argc, char **argv);
 int cmd_get(int argc, char **argv);
 int cmd_sum(int argc, char **argv);
 

@@ -21,6 +21,11 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"crawl", cmd_crawl,
+     "URL... [--max-pages N] [--depth D] [-j N] [--per-host N]\n"
+     "          [--scope host|prefix] [--include RE] [--exclude RE] [--no-robots]\n"
+     "          [--html F] [--graphml F] [--json F] [--dot F] [--quiet]",
+     "crawl a site breadth-first and save its link graph"},
     {"get", cmd_get,
      "[URL...] [-i FILE|-] [-o DIR] [-j N] [--per-host N] [--retry N]\n"
      "          [--timeout S] [--max-size BYTES] [--quiet]",
