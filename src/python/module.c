@@ -200,7 +200,8 @@ static int module_exec(PyObject *module) {
         return -1;
     if (ub_trace_init_type(module, st) < 0 || ub_pool_init_type(module, st) < 0 ||
         ub_mapjob_init_type(module, st) < 0 ||
-        ub_download_init_type(module, st) < 0)
+        ub_download_init_type(module, st) < 0 ||
+        ub_graph_init_type(module, st) < 0)
         return -1;
     if (PyModule_AddStringConstant(module, "C_VERSION", UG_VERSION) < 0)
         return -1;
@@ -212,6 +213,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg) {
     Py_VISIT(st->pool_type);
     Py_VISIT(st->mapjob_type);
     Py_VISIT(st->trace_type);
+    Py_VISIT(st->graph_type);
     return 0;
 }
 
@@ -220,6 +222,7 @@ static int module_clear(PyObject *module) {
     Py_CLEAR(st->pool_type);
     Py_CLEAR(st->mapjob_type);
     Py_CLEAR(st->trace_type);
+    Py_CLEAR(st->graph_type);
     Py_CLEAR(st->str_set_running);
     Py_CLEAR(st->str_set_result);
     Py_CLEAR(st->str_set_exception);
