@@ -6,10 +6,12 @@ waiting (downloads) and computing (loops, image filters).
 - Pool: a concurrent.futures.Executor on native worker threads.
 - download, download_iter, fetch: hundreds of HTTP transfers at once.
 - sum_upto: the course's GIL demo loop, in C, on every core.
+- crawl, crawl_iter: a concurrent, polite crawler that maps a site.
 - Graph: a link graph of URLs; layout in C, JSON/GraphML/DOT/HTML exports.
 - Trace: a timeline of which thread ran what, saved as SVG or Chrome JSON.
 """
 
+from ._crawl import Crawl, Page, crawl, crawl_iter
 from ._download import DownloadError, Result, download, download_iter, fetch
 from ._graph import Edge, Node
 from ._pool import Future, Pool
@@ -20,3 +22,4 @@ __version__ = "0.1.0"
 __all__ = ["C_VERSION", "DownloadError", "Future", "Pool", "Result", "Trace",
            "__version__", "download", "download_iter", "fetch", "sum_upto"]
 __all__ += ["Edge", "Graph", "Node"]
+__all__ += ["Crawl", "Page", "crawl", "crawl_iter"]
