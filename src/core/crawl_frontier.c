@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ungil/crawl.h"
 #include "ungil/error.h"
 
 long ug__frontier_push(ug__frontier *f, const char *url, size_t n,

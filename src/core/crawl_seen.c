@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ungil/crawl.h"
 #include "ungil/error.h"
 
 enum { FIRST_CAP = 1024 };
