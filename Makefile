@@ -90,13 +90,13 @@ tsan: setup
 # working corpus $(FUZZ_BUILD)/corpus/NAME grows from fuzz/seeds/NAME; a
 # dictionary fuzz/NAME.dict is used if present.  Crashing inputs land in
 # $(FUZZ_BUILD)/NAME-crash-*, the whole output in $(FUZZ_BUILD)/fuzz_NAME.log.
-# $(call fuzz_harness,name,core sources)
+# $(call fuzz_harness,name,core sources[,libraries])
 define fuzz_harness
 FUZZ_HARNESSES += $(1)
 .PHONY: fuzz-$(1)
 $(FUZZ_BUILD)/fuzz_$(1): fuzz/fuzz_$(1).c $(2) $(FUZZ_HEADERS)
 	@mkdir -p $(FUZZ_BUILD)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $$@ fuzz/fuzz_$(1).c $(2)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $$@ fuzz/fuzz_$(1).c $(2) $(3)
 fuzz-$(1): setup $(FUZZ_BUILD)/fuzz_$(1)
 	@mkdir -p $(FUZZ_BUILD)/corpus/$(1)
 	@echo "fuzz-$(1): $(FUZZ_SECONDS) s, output in $(FUZZ_BUILD)/fuzz_$(1).log"
@@ -109,7 +109,10 @@ fuzz-$(1): setup $(FUZZ_BUILD)/fuzz_$(1)
 	    $(FUZZ_BUILD)/fuzz_$(1).log; exit $$$$rc
 endef
 
+$(eval $(call fuzz_harness,html,src/core/html.c src/core/url.c,-lcurl -lidn2))
 $(eval $(call fuzz_harness,path,src/core/path.c))
+$(eval $(call fuzz_harness,robots,src/core/robots.c src/core/url.c,-lcurl -lidn2))
+$(eval $(call fuzz_harness,url,src/core/url.c,-lcurl -lidn2))
 
 fuzz: setup $(addprefix fuzz-,$(FUZZ_HARNESSES))
 

@@ -9,7 +9,9 @@
  *   - relative references are resolved against a base (RFC 3986, done by
  *     libcurl's URL API), dot segments removed, the fragment dropped;
  *   - scheme and host lower-case, the default port (80 for http, 443 for
- *     https) removed, an empty path becomes "/";
+ *     https) removed, an empty path becomes "/", an empty query ("?"
+ *     alone) is dropped, and '\' before the query becomes '/' (as
+ *     browsers read http URLs);
  *   - percent-encoding normalised in the path and query: hex digits
  *     upper-case, escapes of unreserved characters (A-Z a-z 0-9 - . _ ~)
  *     decoded, and every byte that may not appear literally (controls,
@@ -19,8 +21,9 @@
  *     may change the meaning;
  *   - user name and password are percent-normalised like the path.
  *
- * Hosts that libcurl refuses (bad characters, malformed IPv6, an IDN it
- * cannot convert) are UG_EURL.  The result is idempotent: normalising a
+ * Internationalised host names are written in punycode ("xn--..."), as
+ * libidn2 converts them (IDNA 2008).  Hosts that libcurl or libidn2 refuse
+ * (bad characters, malformed IPv6, invalid IDN) are UG_EURL.  The result is idempotent: normalising a
  * normalised URL gives it back unchanged.
  *
  * Ownership: every char ** output is malloc'd and owned by the caller

@@ -203,9 +203,10 @@ static const char *find_entity(const char *s, size_t n) {
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         const char *name = HTML_ENTITIES[mid].name;
-        int c = strncmp(name, s, n);
-        if (c == 0 && name[n] != '\0')
-            c = 1;
+        size_t len = strlen(name);
+        int c = memcmp(name, s, len < n ? len : n);
+        if (c == 0)
+            c = (len > n) - (len < n);
         if (c == 0)
             return HTML_ENTITIES[mid].utf8;
         if (c < 0)

@@ -16,15 +16,17 @@
  * Step 3 is idempotent: its output contains only bytes that step 1 keeps,
  * no dot segments, and escapes that normalise to themselves.
  *
- * Known limits: internationalised host names are converted only when
- * libcurl can do it in the current locale; otherwise the URL is refused.
- * IPv6 zone identifiers are refused.  An empty query ("?" alone) is
+ * Internationalised host names (UTF-8, or percent-encoded UTF-8) become
+ * punycode through libidn2, whatever the process locale.
+ *
+ * Known limits: IPv6 zone identifiers are refused.  An empty query ("?" alone) is
  * dropped, so "/a?" and "/a" are the same URL here.
  */
 #include "ungil/url.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <idn2.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,6 +250,68 @@ static int get_part(CURLU *h, CURLUPart what, unsigned flags, char **out) {
     return *out ? 0 : UG_ENOMEM;
 }
 
+/* Is s (NUL-terminated) well-formed UTF-8? */
+static bool valid_utf8(const unsigned char *s) {
+    while (*s) {
+        unsigned c = *s, len = c < 0x80 ? 1 : c >= 0xC2 && c < 0xE0 ? 2
+                                          : c >= 0xE0 && c < 0xF0   ? 3
+                                          : c >= 0xF0 && c < 0xF5   ? 4
+                                                                    : 0;
+        if (!len)
+            return false;
+        for (unsigned k = 1; k < len; k++)
+            if ((s[k] & 0xC0) != 0x80)
+                return false;
+        if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] >= 0xA0) ||
+            (c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] >= 0x90))
+            return false;
+        s += len;
+    }
+    return true;
+}
+
+/* Copies the host to *out, an internationalised name (valid UTF-8) in
+ * its punycode form.  The conversion is libidn2's (IDNA 2008, as
+ * libcurl's), called directly: through libcurl it depends on the process
+ * locale, and libcurl 7.88 leaks memory when it fails. */
+static int get_host(CURLU *h, char **out) {
+    int rc = get_part(h, CURLUPART_HOST, 0, out);
+    if (rc < 0 || !*out)
+        return rc < 0 ? rc : UG_EURL;
+    bool ascii = true;
+    for (const char *p = *out; *p; p++)
+        ascii = ascii && (unsigned char)*p < 0x80;
+    if (ascii)
+        return 0;
+    char *ace = NULL;
+    rc = UG_EURL;
+    if (valid_utf8((const unsigned char *)*out) &&
+        (idn2_to_ascii_8z(*out, &ace, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) ==
+             IDN2_OK ||
+         idn2_to_ascii_8z(*out, &ace, IDN2_NFC_INPUT | IDN2_TRANSITIONAL) ==
+             IDN2_OK)) {
+        free(*out);
+        *out = strdup(ace);
+        rc = *out ? 0 : UG_ENOMEM;
+    } else {
+        free(*out);
+        *out = NULL;
+    }
+    idn2_free(ace);
+    return rc;
+}
+
+/* Does the host hold only letters, digits, '-', '.' and '_'?  libcurl
+ * decodes escapes in a host, and lets a few more bytes through (DEL, a
+ * decoded '%'), which would not survive a second parse unchanged. */
+static bool plain_host(const char *host) {
+    for (const unsigned char *p = (const unsigned char *)host; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '.' || *p == '_'))
+            return false;
+    return true;
+}
+
 /* Replaces the bracketed IPv6 literal *host by its canonical text form. */
 static int canonical_ipv6(char **host) {
     char inner[64], text[INET6_ADDRSTRLEN + 2];
@@ -328,7 +392,7 @@ static int parse(const char *base, const char *ref, parts *u) {
     if ((rc = get_part(h, CURLUPART_SCHEME, 0, &u->scheme)) < 0 ||
         (rc = get_part(h, CURLUPART_USER, 0, &u->user)) < 0 ||
         (rc = get_part(h, CURLUPART_PASSWORD, 0, &u->password)) < 0 ||
-        (rc = get_part(h, CURLUPART_HOST, CURLU_PUNYCODE, &u->host)) < 0 ||
+        (rc = get_host(h, &u->host)) < 0 ||
         (rc = get_part(h, CURLUPART_ZONEID, 0, &zone)) < 0 ||
         (rc = get_part(h, CURLUPART_PORT, CURLU_NO_DEFAULT_PORT,
                        &u->port)) < 0 ||
@@ -340,7 +404,8 @@ static int parse(const char *base, const char *ref, parts *u) {
     if (!is_http(u->scheme) || zone || !u->host || !u->host[0])
         goto fail;
     lower(u->host);
-    if (u->host[0] == '[' && (rc = canonical_ipv6(&u->host)) < 0)
+    if (u->host[0] == '[' ? (rc = canonical_ipv6(&u->host)) < 0
+                          : !plain_host(u->host))
         goto fail;
     rc = UG_ENOMEM;
     size_t n = path ? strlen(path) : 0;

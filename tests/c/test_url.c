@@ -124,6 +124,9 @@ static void test_normalisation(void) {
         {NULL, "http://0x7f.1/", "http://127.0.0.1/"},
         {NULL, "http://127.0.0.1:8000", "http://127.0.0.1:8000/"},
         {NULL, "http://example.com./", "http://example.com./"},
+        {NULL, "http://B\xc3\xbc" "cher.de/x", "http://xn--bcher-kva.de/x"},
+        {NULL, "http://b%C3%BCcher.de/", "http://xn--bcher-kva.de/"},
+        {NULL, "https://xn--bcher-kva.DE", "https://xn--bcher-kva.de/"},
         {"http://a/b", "//Other.Example/x", "http://other.example/x"},
         {"https://a/b", "//Other.Example/x", "https://other.example/x"},
         {"http://a/b/c", "HTTPS://B/", "https://b/"},
@@ -139,7 +142,8 @@ static void test_refused(void) {
         "file:///etc/passwd", "tel:+1234", "about:blank", "ws://example.com/",
         "http://exa mple.com/", "http://example.com:99999/",
         "http://example.com:-1/", "http://[::1/", "http://[fe80::1%25eth0]/",
-        "http://", "http://@/", "http://a{b}.com/",
+        "http://", "http://@/", "http://a{b}.com/", "http://a\xff.com/",
+        "http://a%25b.com/", "http://a%7Fb.com/", "http://a%00b.com/",
     };
     for (size_t i = 0; i < sizeof refs / sizeof *refs; i++) {
         resolve_case c = {BASE, refs[i], NULL};
