@@ -108,7 +108,7 @@
   }
 
   function baseRadius() {
-    return Math.min(10, Math.max(2, 0.3 * view.scale));
+    return Math.min(8, Math.max(1.5, 0.2 * view.scale));
   }
 
   /* Fits the given nodes (all when null) into the window. */
