@@ -4,7 +4,8 @@
  * positions computed in C at once on one canvas, and then lets the reader
  * zoom (wheel), pan (drag the background), drag nodes, search by URL
  * (matches are ringed and the view centres on them; Enter goes to the next
- * one), colour by depth or by status, and switch physics on.  Physics is
+ * one), colour by depth or by status, and switch physics on.  The URL's
+ * fragment may preset them: #search=blog&colour=status&physics.  Physics is
  * the C layout's model (springs, 1/d repulsion through a Barnes-Hut
  * quadtree, linear gravity), so the drawn layout is already its resting
  * state and switching it on only relaxes what a drag disturbed.
@@ -44,7 +45,7 @@
   var groups = {};                /* colour -> node indices */
   var matches = [], matchAt = -1;
   var hover = -1, dragNode = -1, panning = false, lastX = 0, lastY = 0;
-  var dirty = true, physics = false, frames = 0;
+  var dirty = true, physics = false, frames = 0, steps = 0;
 
   for (var i = 0; i < n; i++)
     size[i] = 1 + 0.4 * Math.sqrt(data.in_degree[i]);
@@ -401,6 +402,7 @@
 
   function physicsStep() {
     if (n < 2 || !buildTree()) return;
+    canvas.setAttribute("data-physics-steps", String(++steps));
     var theta2 = 0.81, i, k;
     for (i = 0; i < n; i++) {
       var xi = X[i], yi = Y[i], fx = 0, fy = 0, top = 0, dx, dy, d2;
@@ -454,10 +456,19 @@
     requestAnimationFrame(idle);
   }
 
+  /* A link may carry a search or settings: #search=<text>&colour=status&physics */
+  (function fromHash() {
+    var params = new URLSearchParams(location.hash.slice(1));
+    if (params.has("search")) search.value = params.get("search");
+    if (params.get("colour") === "status") colourSelect.value = "status";
+    if (params.has("physics")) physicsBox.checked = physics = true;
+  })();
+
   resize();
   recolour();
   fit(null);
   runSearch();
   draw();
+  if (physics) requestAnimationFrame(frame);
   requestAnimationFrame(idle);
 })();
