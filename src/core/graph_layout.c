@@ -370,7 +370,7 @@ static int step_range(void *ctx, size_t begin, size_t end) {
 
 void ug_graph_layout_options_init(ug_graph_layout_options *opts) {
     *opts = (ug_graph_layout_options){
-        .iterations = 150, .seed = 1, .theta = 1.0, .pool = NULL};
+        .iterations = 100, .seed = 1, .theta = 1.2, .pool = NULL};
 }
 
 int ug__graph_layout_compute(const ug_graph *g,

@@ -112,7 +112,7 @@
     return Math.min(8, Math.max(1.5, 0.2 * view.scale));
   }
 
-  /* Fits the given nodes (all when null) into the window. */
+  /* Fits the given nodes (all when null) into the window below the bar. */
   function fit(list) {
     var x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
     var count = list ? list.length : n;
@@ -122,10 +122,10 @@
       y0 = Math.min(y0, Y[i]); y1 = Math.max(y1, Y[i]);
     }
     if (count === 0) { x0 = y0 = -1; x1 = y1 = 1; }
-    var w = Math.max(x1 - x0, 4), h = Math.max(y1 - y0, 4);
-    view.scale = Math.min(width / w, height / h) * 0.9;
+    var w = Math.max(x1 - x0, 4), h = Math.max(y1 - y0, 4), top = 48;
+    view.scale = Math.min(width / w, (height - top) / h) * 0.92;
     view.ox = width / 2 - view.scale * (x0 + x1) / 2;
-    view.oy = height / 2 - view.scale * (y0 + y1) / 2;
+    view.oy = top + (height - top) / 2 - view.scale * (y0 + y1) / 2;
     dirty = true;
   }
 

@@ -429,7 +429,7 @@ static Py_ssize_t graph_len(GraphObject *self) {
 }
 
 PyDoc_STRVAR(layout_doc,
-"layout(iterations=150, seed=1, theta=1.0, threads=None)\n--\n\n"
+"layout(iterations=100, seed=1, theta=1.2, threads=None)\n--\n\n"
 "Compute a force-directed layout (Barnes-Hut, in C, GIL released) and store\n"
 "it as the nodes' x and y.  threads: None uses ungil's compute pool (one\n"
 "thread per CPU), 1 the calling thread only, k a pool of k threads.  The\n"
