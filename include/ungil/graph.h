@@ -131,9 +131,9 @@ size_t ug_graph_in_degree(const ug_graph *g, size_t i);
 
 /* Layout settings; ug_graph_layout_options_init gives the defaults. */
 typedef struct ug_graph_layout_options {
-    unsigned iterations; /* force iterations; default 150 */
+    unsigned iterations; /* force iterations; default 100 */
     uint64_t seed;       /* jitter of the initial rings; default 1 */
-    double theta;        /* Barnes-Hut opening angle, 0..2; default 1.0 (0 = exact) */
+    double theta;        /* Barnes-Hut opening angle, 0..2; default 1.2 (0 = exact) */
     ug_pool *pool;       /* spreads node work; borrowed; NULL = calling thread */
 } ug_graph_layout_options;
 

@@ -4,7 +4,9 @@
  * URL search), a canvas, the graph as JSON in a <script
  * type="application/json"> element, and our script (graph_page.js), all
  * inline.  Nothing refers to another file or host, so the page works
- * offline and from file://.  Strings in the JSON are written html-safe
+ * offline and from file://; its Content-Security-Policy (default-src
+ * 'none', inline script and style only) makes the browser refuse any
+ * request the page might still try.  Strings in the JSON are written html-safe
  * (< > & escaped as \u003c ...), so no title or URL can close the script
  * element; the page title is escaped as XML text.
  *
@@ -37,6 +39,9 @@ int ug__graph_write_html(const ug_graph *g, const char *title, ug__gbuf *b) {
         return rc;
     ug__gbuf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
                      "<meta charset=\"utf-8\">\n"
+                     "<meta http-equiv=\"Content-Security-Policy\" "
+                     "content=\"default-src 'none'; script-src 'unsafe-inline'; "
+                     "style-src 'unsafe-inline'\">\n"
                      "<meta name=\"viewport\" content=\"width=device-width, "
                      "initial-scale=1\">\n<title>");
     ug__gbuf_xml_text(b, title);

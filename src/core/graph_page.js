@@ -4,7 +4,8 @@
  * positions computed in C at once on one canvas, and then lets the reader
  * zoom (wheel), pan (drag the background), drag nodes, search by URL
  * (matches are ringed and the view centres on them; Enter goes to the next
- * one), colour by depth or by status, and switch physics on.  Physics is
+ * one), colour by depth or by status, and switch physics on.  The URL's
+ * fragment may preset them: #search=blog&colour=status&physics.  Physics is
  * the C layout's model (springs, 1/d repulsion through a Barnes-Hut
  * quadtree, linear gravity), so the drawn layout is already its resting
  * state and switching it on only relaxes what a drag disturbed.
@@ -44,7 +45,7 @@
   var groups = {};                /* colour -> node indices */
   var matches = [], matchAt = -1;
   var hover = -1, dragNode = -1, panning = false, lastX = 0, lastY = 0;
-  var dirty = true, physics = false, frames = 0;
+  var dirty = true, physics = false, frames = 0, steps = 0;
 
   for (var i = 0; i < n; i++)
     size[i] = 1 + 0.4 * Math.sqrt(data.in_degree[i]);
@@ -108,10 +109,10 @@
   }
 
   function baseRadius() {
-    return Math.min(10, Math.max(2, 0.3 * view.scale));
+    return Math.min(8, Math.max(1.5, 0.2 * view.scale));
   }
 
-  /* Fits the given nodes (all when null) into the window. */
+  /* Fits the given nodes (all when null) into the window below the bar. */
   function fit(list) {
     var x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
     var count = list ? list.length : n;
@@ -121,10 +122,10 @@
       y0 = Math.min(y0, Y[i]); y1 = Math.max(y1, Y[i]);
     }
     if (count === 0) { x0 = y0 = -1; x1 = y1 = 1; }
-    var w = Math.max(x1 - x0, 4), h = Math.max(y1 - y0, 4);
-    view.scale = Math.min(width / w, height / h) * 0.9;
+    var w = Math.max(x1 - x0, 4), h = Math.max(y1 - y0, 4), top = 48;
+    view.scale = Math.min(width / w, (height - top) / h) * 0.92;
     view.ox = width / 2 - view.scale * (x0 + x1) / 2;
-    view.oy = height / 2 - view.scale * (y0 + y1) / 2;
+    view.oy = top + (height - top) / 2 - view.scale * (y0 + y1) / 2;
     dirty = true;
   }
 
@@ -401,6 +402,7 @@
 
   function physicsStep() {
     if (n < 2 || !buildTree()) return;
+    canvas.setAttribute("data-physics-steps", String(++steps));
     var theta2 = 0.81, i, k;
     for (i = 0; i < n; i++) {
       var xi = X[i], yi = Y[i], fx = 0, fy = 0, top = 0, dx, dy, d2;
@@ -454,10 +456,19 @@
     requestAnimationFrame(idle);
   }
 
+  /* A link may carry a search or settings: #search=<text>&colour=status&physics */
+  (function fromHash() {
+    var params = new URLSearchParams(location.hash.slice(1));
+    if (params.has("search")) search.value = params.get("search");
+    if (params.get("colour") === "status") colourSelect.value = "status";
+    if (params.has("physics")) physicsBox.checked = physics = true;
+  })();
+
   resize();
   recolour();
   fit(null);
   runSearch();
   draw();
+  if (physics) requestAnimationFrame(frame);
   requestAnimationFrame(idle);
 })();

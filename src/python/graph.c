@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <string.h>
 
 typedef struct {
     PyObject_HEAD
@@ -94,6 +95,23 @@ static int as_int(PyObject *o, int *out) {
     return 0;
 }
 
+/* The UTF-8 text of a str without NUL characters (the core takes C
+ * strings); NULL with ValueError or TypeError otherwise. */
+static const char *text_arg(PyObject *o) {
+    if (!PyUnicode_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "expected a str, not %.200s",
+                     Py_TYPE(o)->tp_name);
+        return NULL;
+    }
+    Py_ssize_t len;
+    const char *s = PyUnicode_AsUTF8AndSize(o, &len);
+    if (s && strlen(s) != (size_t)len) {
+        PyErr_SetString(PyExc_ValueError, "embedded null character");
+        return NULL;
+    }
+    return s;
+}
+
 /* Sets the attributes given as keywords (None leaves one unchanged). */
 static int set_attrs(GraphObject *self, size_t i, PyObject *status,
                      PyObject *depth, PyObject *title, PyObject *ctype,
@@ -124,7 +142,7 @@ static int set_attrs(GraphObject *self, size_t i, PyObject *status,
     for (int k = 0; !rc && k < 3; k++) {
         if (texts[k] == Py_None)
             continue;
-        const char *s = PyUnicode_AsUTF8(texts[k]);
+        const char *s = text_arg(texts[k]);
         if (!s)
             return -1;
         rc = setters[k](g, i, s);
@@ -139,7 +157,7 @@ static int set_attrs(GraphObject *self, size_t i, PyObject *status,
 /* Node index for a URL (added if new) or an int index (checked). */
 static int node_ref(GraphObject *self, PyObject *ref, size_t *index) {
     if (PyUnicode_Check(ref)) {
-        const char *url = PyUnicode_AsUTF8(ref);
+        const char *url = text_arg(ref);
         if (!url)
             return -1;
         int rc = ug_graph_add_node(self->graph, url, index);
@@ -284,7 +302,7 @@ PyDoc_STRVAR(find_doc,
 "find(url)\n--\n\nThe index of the node for url, or None.");
 
 static PyObject *graph_find(GraphObject *self, PyObject *arg) {
-    const char *url = PyUnicode_AsUTF8(arg);
+    const char *url = text_arg(arg);
     if (!url || check_idle(self, 0) < 0)
         return NULL;
     size_t i;
@@ -411,7 +429,7 @@ static Py_ssize_t graph_len(GraphObject *self) {
 }
 
 PyDoc_STRVAR(layout_doc,
-"layout(iterations=150, seed=1, theta=1.0, threads=None)\n--\n\n"
+"layout(iterations=100, seed=1, theta=1.2, threads=None)\n--\n\n"
 "Compute a force-directed layout (Barnes-Hut, in C, GIL released) and store\n"
 "it as the nodes' x and y.  threads: None uses ungil's compute pool (one\n"
 "thread per CPU), 1 the calling thread only, k a pool of k threads.  The\n"
