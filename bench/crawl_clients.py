@@ -8,7 +8,8 @@ times only the crawl, and prints one JSON line: {"seconds", "cpu_user",
 "cpu_system" (getrusage(RUSAGE_SELF) deltas: every thread of the child,
 nothing of the server), "pages": pages fetched with status 200}.
 
-Clients: ungil.crawl; Scrapy (bench/scrapy_spider.py); and the course
+Clients: ungil.crawl; ungil.fetch of the same pages as a list (the
+transfers alone, for reference); Scrapy (bench/scrapy_spider.py); and the course
 lab's crawler: worker threads of a ThreadPoolExecutor pulling URLs from a
 queue, each fetching with requests (a Session per thread) and parsing with
 BeautifulSoup, a lock around the seen-set.
@@ -35,6 +36,17 @@ def ungil_crawl(start, max_pages, concurrency, per_host):
                         per_host=per_host, robots=False,
                         max_query_variants=0)
     return sum(node.status == 200 for node in graph.nodes)
+
+
+def ungil_fetch(start, max_pages, concurrency, per_host):
+    """Not a crawler: ungil.fetch of the site's pages /p/0.html ..
+    /p/<max_pages - 1>.html, all known in advance (no parsing, no levels):
+    what the server and the transfers alone allow."""
+    ungil = harness.import_ungil()
+    base = start.rsplit("/", 1)[0]
+    urls = [f"{base}/{i}.html" for i in range(max_pages)]
+    results = ungil.fetch(urls, concurrency=concurrency, per_host=per_host)
+    return sum(r.status == 200 for r in results)
 
 
 def scrapy_crawl(start, max_pages, concurrency, per_host):
@@ -91,10 +103,12 @@ def lab_crawl(start, max_pages, concurrency, per_host):
     return state["pages"]
 
 
-CLIENTS = {"ungil": ungil_crawl, "scrapy": scrapy_crawl, "lab": lab_crawl}
+CLIENTS = {"ungil": ungil_crawl, "fetch": ungil_fetch, "scrapy": scrapy_crawl,
+           "lab": lab_crawl}
 
 PRELOAD = {
     "ungil": lambda: harness.import_ungil(),
+    "fetch": lambda: harness.import_ungil(),
     "scrapy": lambda: __import__("scrapy_spider"),
     "lab": lambda: (__import__("requests"), __import__("bs4")),
 }
