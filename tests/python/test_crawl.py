@@ -21,7 +21,8 @@ import pytest
 import ungil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from site_server import SiteServer, generated_site, trap_site  # noqa: E402
+from site_server import (SiteServer, Site, generated_site,  # noqa: E402
+                         trap_site)
 
 OUT = "outside the crawl scope"
 EXCLUDED = "excluded by pattern"
@@ -306,6 +307,39 @@ def test_delay_and_progress(server, capsys):
     assert len(pages) == 15
     err = capsys.readouterr().err
     assert "15 pages" in err
+
+
+def delay_site(crawl_delay):
+    site = Site(f"User-agent: *\nCrawl-delay: {crawl_delay}\n")
+    site.add_html("/", "Home", [f"/{i}" for i in range(1, 5)])
+    for i in range(1, 5):
+        site.add_html(f"/{i}", f"Page {i}", ["/"])
+    return site
+
+
+def test_crawl_delay_spaces_requests():
+    """Five pages with Crawl-delay 0.1: starts are at least 0.1 s apart,
+    so the crawl takes at least 0.4 s (a lower bound: load only adds)."""
+    with SiteServer(delay_site(0.1), lifetime=60) as srv:
+        started = time.monotonic()
+        graph = ungil.crawl(srv.url("/"), concurrency=8, per_host=8)
+        elapsed = time.monotonic() - started
+        assert sum(n.status == 200 for n in graph.nodes) == 5
+        assert elapsed >= 0.4
+        # Without robots.txt, no Crawl-delay: the same pages, no spacing
+        # needed (not timed), and robots.txt is not requested.
+        before = srv.hits("/robots.txt")
+        graph = ungil.crawl(srv.url("/"), robots=False)
+        assert sum(n.status == 200 for n in graph.nodes) == 5
+        assert srv.hits("/robots.txt") == before
+
+
+def test_crawl_delay_is_clamped():
+    """Crawl-delay: 3600 is clamped to max_crawl_delay (0.05 s here): the
+    crawl completes."""
+    with SiteServer(delay_site(3600), lifetime=60) as srv:
+        graph = ungil.crawl(srv.url("/"), max_crawl_delay=0.05)
+        assert sum(n.status == 200 for n in graph.nodes) == 5
 
 
 def test_generated_site_reaches_every_page():
