@@ -357,30 +357,26 @@ static int set_url(CURLU *h, const char *url) {
     return rc;
 }
 
-/* Parses `ref` resolved against `base` (may be NULL) into normalised
- * parts (see the design note). */
-static int parse(const char *base, const char *ref, parts *u) {
-    int rc = UG_ENOMEM;
+/* Sets h to the absolute http(s) URL `base`. */
+static int set_base(CURLU *h, const char *base) {
+    int rc = set_url(h, base);
+    if (rc < 0)
+        return rc;
+    char *scheme = NULL;
+    rc = get_part(h, CURLUPART_SCHEME, 0, &scheme);
+    bool ok = rc == 0 && is_http(scheme);
+    free(scheme);
+    return rc < 0 ? rc : ok ? 0 : UG_EURL;
+}
+
+/* Parses `ref` resolved against what h holds (a base when has_base) into
+ * normalised parts (see the design note).  h is changed, not freed. */
+static int parse_in(CURLU *h, bool has_base, const char *ref, parts *u) {
+    int rc;
     char *zone = NULL, *path = NULL, *query = NULL;
     memset(u, 0, sizeof *u);
-    CURLU *h = curl_url();
-    if (!h)
-        goto fail;
-    if (base) {
-        rc = set_url(h, base);
-        if (rc < 0)
-            goto fail;
-        char *scheme = NULL;
-        rc = get_part(h, CURLUPART_SCHEME, 0, &scheme);
-        bool ok = rc == 0 && is_http(scheme);
-        free(scheme);
-        if (rc < 0 || !ok) {
-            rc = rc < 0 ? rc : UG_EURL;
-            goto fail;
-        }
-    }
     rc = set_url(h, ref);
-    if (rc == UG_EURL && base) {
+    if (rc == UG_EURL && has_base) {
         /* an empty (or fragment-only) reference is the base itself */
         sbuf b = {0};
         prepare(&b, ref);
@@ -428,6 +424,19 @@ fail:
     free(zone);
     free(path);
     free(query);
+    return rc;
+}
+
+/* Parses `ref` resolved against `base` (may be NULL) into normalised
+ * parts. */
+static int parse(const char *base, const char *ref, parts *u) {
+    memset(u, 0, sizeof *u);
+    CURLU *h = curl_url();
+    if (!h)
+        return UG_ENOMEM;
+    int rc = base ? set_base(h, base) : 0;
+    if (rc == 0)
+        rc = parse_in(h, base != NULL, ref, u);
     curl_url_cleanup(h);
     return rc;
 }
@@ -461,6 +470,58 @@ static int finish(sbuf *b, char **out) {
     return 0;
 }
 
+/* Writes the normalised URL of u to *out and frees u. */
+static int write_url(parts *u, char **out) {
+    sbuf b = {0};
+    add_origin(&b, u, true);
+    sb_str(&b, u->path);
+    if (u->query) {
+        sb_str(&b, "?");
+        sb_str(&b, u->query);
+    }
+    parts_free(u);
+    return finish(&b, out);
+}
+
+/* ---- a parsed base, for many references (url_internal.h) --------------- */
+
+struct ug__url_base {
+    CURLU *h;
+};
+
+int ug__url_base_new(const char *url, ug__url_base **out) {
+    ug__url_base *b = calloc(1, sizeof *b);
+    if (!b || !(b->h = curl_url())) {
+        free(b);
+        return UG_ENOMEM;
+    }
+    int rc = set_base(b->h, url);
+    if (rc < 0) {
+        ug__url_base_free(b);
+        return rc;
+    }
+    *out = b;
+    return 0;
+}
+
+int ug__url_base_resolve(const ug__url_base *base, const char *ref,
+                         char **out) {
+    CURLU *h = curl_url_dup(base->h);
+    if (!h)
+        return UG_ENOMEM;
+    parts u;
+    int rc = parse_in(h, true, ref, &u);
+    curl_url_cleanup(h);
+    return rc < 0 ? rc : write_url(&u, out);
+}
+
+void ug__url_base_free(ug__url_base *base) {
+    if (!base)
+        return;
+    curl_url_cleanup(base->h);
+    free(base);
+}
+
 /* ---- public functions ---------------------------------------------------- */
 
 /* Resolves ref against base and normalises it (see url.h). */
@@ -469,17 +530,7 @@ int ug_url_resolve(const char *base, const char *ref, char **out) {
         return UG_EINVAL;
     parts u;
     int rc = parse(base, ref, &u);
-    if (rc < 0)
-        return rc;
-    sbuf b = {0};
-    add_origin(&b, &u, true);
-    sb_str(&b, u.path);
-    if (u.query) {
-        sb_str(&b, "?");
-        sb_str(&b, u.query);
-    }
-    parts_free(&u);
-    return finish(&b, out);
+    return rc < 0 ? rc : write_url(&u, out);
 }
 
 /* Normalises an absolute URL (see url.h). */
