@@ -17,9 +17,9 @@
  *
  * Why not libxml2's HTML push parser: measured on the same pages, this
  * tokenizer is several times faster (see docs/crawl-parsing.md), and
- * libxml2 2.9 follows HTML 4 rather than the HTML standard: it decodes
- * "&copy=2" in an href, opens no raw-text state for <title>, <textarea>,
- * <iframe>, and treats "--!>" and "<!-->" differently from browsers.
+ * libxml2 2.9 follows HTML 4 rather than the HTML standard: it reports
+ * links inside <title>, <textarea> and <iframe>, and reads "<!-->" as a
+ * comment that swallows the rest of the page.
  *
  * Known limits: no "script data double escaped" state (a "</script>"
  * inside "<!--<script>" inside a script ends the script here, while
