@@ -57,8 +57,7 @@ static bool must_encode(unsigned c) {
 
 static const char HEX[] = "0123456789ABCDEF";
 
-size_t ug__url_pct_normalize(const char *s, size_t n, const char *keep,
-                             char *out) {
+size_t ug__url_pct_normalize(const char *s, size_t n, char *out) {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned c = (unsigned char)s[i];
@@ -75,8 +74,7 @@ size_t ug__url_pct_normalize(const char *s, size_t n, const char *keep,
                 out[o++] = HEX[v & 15];
             }
             i += 2;
-        } else if (c == '%' ||
-                   (must_encode(c) && (c == 0 || !strchr(keep, (int)c)))) {
+        } else if (c == '%' || must_encode(c)) {
             out[o++] = '%';
             out[o++] = HEX[c >> 4];
             out[o++] = HEX[c & 15];
@@ -129,7 +127,7 @@ static void sb_pct(sbuf *b, const char *s, size_t n) {
     sb_reserve(b, 3 * n);
     if (b->failed)
         return;
-    b->len += ug__url_pct_normalize(s, n, "", b->p + b->len);
+    b->len += ug__url_pct_normalize(s, n, b->p + b->len);
 }
 
 /* ---- step 1: browser-like clean-up -------------------------------------- */
@@ -178,7 +176,7 @@ static void prepare(sbuf *b, const char *ref) {
         if (s[k] == '\\')
             t.p[k] = '/';
     sb_pct(b, s + i, len - i);
-    sb_add(b, "", 0);
+    sb_add(b, 0);
     free(t.p);
 }
 
@@ -409,13 +407,13 @@ static int parse_in(CURLU *h, bool has_base, const char *ref, parts *u) {
         goto fail;
     u->path[0] = '/';
     size_t skip = n > 0 && path[0] == '/' ? 1 : 0;
-    ug__url_pct_normalize(path + skip, n - skip, "", u->path + 1);
+    ug__url_pct_normalize(path + skip, n - skip, u->path + 1);
     remove_dots(u->path);
     if (query && query[0]) {
         n = strlen(query);
         if (!(u->query = malloc(3 * n + 1)))
             goto fail;
-        ug__url_pct_normalize(query, n, "", u->query);
+        ug__url_pct_normalize(query, n, u->query);
     }
     rc = 0;
 fail:

@@ -12,10 +12,8 @@
  * unreserved characters decoded, other escapes' hex upper-case, bytes that
  * may not appear literally in a URL encoded as %XX) to `out`, which must
  * have room for 3 * n + 1 bytes.  Returns the length written (a NUL
- * follows).  `keep` lists extra ASCII characters written as they are even
- * if they would be encoded ("" for none). */
-size_t ug__url_pct_normalize(const char *s, size_t n, const char *keep,
-                             char *out);
+ * follows).  Thread-safe. */
+size_t ug__url_pct_normalize(const char *s, size_t n, char *out);
 
 typedef struct ug__url_base ug__url_base;
 
