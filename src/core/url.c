@@ -176,7 +176,7 @@ static void prepare(sbuf *b, const char *ref) {
         if (s[k] == '\\')
             t.p[k] = '/';
     sb_pct(b, s + i, len - i);
-    sb_add(b, 0);
+    sb_add(b, "", 0);
     free(t.p);
 }
 
