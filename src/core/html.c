@@ -282,8 +282,8 @@ static char *decode_text(const char *s, size_t n, bool in_attr) {
         size_t used, len;
         if (s[i] == '&' && (used = decode_ref(s + i, n - i, in_attr, tmp,
                                               &len)) > 0) {
-            /* a reference is never shorter than its UTF-8 text but for
-             * "&#1;"-like ones, which still fit in 3 bytes per input byte */
+            /* no reference's text is longer than 3 bytes per byte of the
+             * reference, so the 3n allocation holds */
             memcpy(out + o, tmp, len);
             o += len;
             i += used;
