@@ -146,6 +146,29 @@ static size_t scheme_length(const char *s, size_t n) {
     return i > 0 && i < n && s[i] == ':' ? i + 1 : 0;
 }
 
+/* Appends the host (and port) of an authority, with the escapes of bytes
+ * that may be part of a host name decoded, as browsers do before reading
+ * the name.  libcurl decodes them too, but only after it has read IPv4
+ * numbers, so "%36" would become "6" now and "0.0.0.6" on the next parse.
+ * Escapes of other bytes stay for libcurl to refuse. */
+static void add_host(sbuf *b, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < n &&
+            (hi = hex_value((unsigned char)s[i + 1])) >= 0 &&
+            (lo = hex_value((unsigned char)s[i + 2])) >= 0) {
+            unsigned v = (unsigned)(hi * 16 + lo);
+            if (is_unreserved(v) || v >= 0x80) {
+                char c = (char)v;
+                sb_add(b, &c, 1);
+                i += 2;
+                continue;
+            }
+        }
+        sb_add(b, &s[i], 1);
+    }
+}
+
 /* Writes the cleaned-up `ref` to b (see the design note). */
 static void prepare(sbuf *b, const char *ref) {
     size_t n = strlen(ref), start = 0;
@@ -169,8 +192,13 @@ static void prepare(sbuf *b, const char *ref) {
     if (slashes) {
         sb_add(b, "//", 2);
         i += 2;
-        while (i < len && !strchr("/\\?", s[i]))
-            sb_add(b, &s[i++], 1);
+        size_t end = i, host = i;
+        while (end < len && !strchr("/\\?", s[end]))
+            if (s[end++] == '@')
+                host = end;
+        sb_add(b, s + i, host - i);
+        add_host(b, s + host, end - host);
+        i = end;
     }
     for (size_t k = i; k < len && s[k] != '?'; k++)
         if (s[k] == '\\')
