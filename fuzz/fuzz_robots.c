@@ -39,7 +39,7 @@ static void check_path(const ug_robots *r, const char *path) {
     size_t n = strlen(path);
     char *normal = malloc(3 * n + 1);
     REQUIRE(normal);
-    ug__url_pct_normalize(path, n, "", normal);
+    ug__url_pct_normalize(path, n, normal);
     if (ug_robots_allowed(r, normal) != verdict) {
         fprintf(stderr, "fuzz_robots: \"%s\" and \"%s\" differ\n", path,
                 normal);

@@ -17,9 +17,9 @@
  *
  * Why not libxml2's HTML push parser: measured on the same pages, this
  * tokenizer is several times faster (see docs/crawl-parsing.md), and
- * libxml2 2.9 follows HTML 4 rather than the HTML standard: it decodes
- * "&copy=2" in an href, opens no raw-text state for <title>, <textarea>,
- * <iframe>, and treats "--!>" and "<!-->" differently from browsers.
+ * libxml2 2.9 follows HTML 4 rather than the HTML standard: it reports
+ * links inside <title>, <textarea> and <iframe>, and reads "<!-->" as a
+ * comment that swallows the rest of the page.
  *
  * Known limits: no "script data double escaped" state (a "</script>"
  * inside "<!--<script>" inside a script ends the script here, while
@@ -36,6 +36,7 @@
 #include "html_entities.h"
 #include "ungil/error.h"
 #include "ungil/url.h"
+#include "url_internal.h"
 
 enum state {
     S_DATA,
@@ -92,7 +93,8 @@ typedef struct {
 struct ug_html {
     ug_html_link_fn on_link;
     void *ctx;
-    char *page_url, *base_url;
+    char *page_url;
+    ug__url_base *base; /* the page URL, or the first <base href> */
     bool base_seen, title_done, in_title, failed;
     enum state state;
     /* the current tag */
@@ -280,8 +282,8 @@ static char *decode_text(const char *s, size_t n, bool in_attr) {
         size_t used, len;
         if (s[i] == '&' && (used = decode_ref(s + i, n - i, in_attr, tmp,
                                               &len)) > 0) {
-            /* a reference is never shorter than its UTF-8 text but for
-             * "&#1;"-like ones, which still fit in 3 bytes per input byte */
+            /* no reference's text is longer than 3 bytes per byte of the
+             * reference, so the 3n allocation holds */
             memcpy(out + o, tmp, len);
             o += len;
             i += used;
@@ -317,15 +319,20 @@ static int take_href(ug_html *h) {
     if (h->kind == K_BASE) {
         if (!h->base_seen) {
             h->base_seen = true;
+            ug__url_base *base = NULL;
             rc = ug_url_resolve(h->page_url, value, &url);
+            if (rc == 0)
+                rc = ug__url_base_new(url, &base);
             if (rc == 0) {
-                free(h->base_url);
-                h->base_url = url;
+                ug__url_base_free(h->base);
+                h->base = base;
             }
+            free(url);
+            url = NULL;
             rc = rc == UG_ENOMEM ? rc : 0;
         }
     } else if (value[start]) {
-        rc = ug_url_resolve(h->base_url, value, &url);
+        rc = ug__url_base_resolve(h->base, value, &url);
         if (rc == 0 && h->on_link)
             h->on_link(h->ctx, url, tag_name(h->kind));
         free(url);
@@ -754,8 +761,8 @@ int ug_html_new(const char *page_url, ug_html_link_fn on_link, void *ctx,
     int rc = ug_url_normalize(page_url, &h->page_url);
     if (rc < 0)
         goto fail;
-    rc = UG_ENOMEM;
-    if (!(h->base_url = strdup(h->page_url)))
+    rc = ug__url_base_new(h->page_url, &h->base);
+    if (rc < 0)
         goto fail;
     h->on_link = on_link;
     h->ctx = ctx;
@@ -809,7 +816,7 @@ void ug_html_free(ug_html *h) {
     if (!h)
         return;
     free(h->page_url);
-    free(h->base_url);
+    ug__url_base_free(h->base);
     free(h->href.p);
     free(h->title_raw.p);
     free(h->title);

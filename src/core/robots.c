@@ -179,7 +179,7 @@ static int add_rule(rule_list *l, bool allow, const char *s, size_t n) {
     char *pattern = malloc(3 * n + 1);
     if (!pattern)
         return UG_ENOMEM;
-    size_t len = ug__url_pct_normalize(s, n - anchored, "", pattern);
+    size_t len = ug__url_pct_normalize(s, n - anchored, pattern);
     l->items[l->n++] = (rule){pattern, len + anchored, allow, anchored};
     return 0;
 }
@@ -317,7 +317,7 @@ int ug_robots_allowed(const ug_robots *r, const char *path_and_query) {
                                                          : malloc(3 * n + 1);
     if (!path)
         return 0; /* no memory: the safe answer */
-    ug__url_pct_normalize(path_and_query, n, "", path);
+    ug__url_pct_normalize(path_and_query, n, path);
     int allowed = 1;
     if (strcmp(path, "/robots.txt") == 0) {
         allowed = 1;

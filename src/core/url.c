@@ -57,8 +57,7 @@ static bool must_encode(unsigned c) {
 
 static const char HEX[] = "0123456789ABCDEF";
 
-size_t ug__url_pct_normalize(const char *s, size_t n, const char *keep,
-                             char *out) {
+size_t ug__url_pct_normalize(const char *s, size_t n, char *out) {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned c = (unsigned char)s[i];
@@ -75,8 +74,7 @@ size_t ug__url_pct_normalize(const char *s, size_t n, const char *keep,
                 out[o++] = HEX[v & 15];
             }
             i += 2;
-        } else if (c == '%' ||
-                   (must_encode(c) && (c == 0 || !strchr(keep, (int)c)))) {
+        } else if (c == '%' || must_encode(c)) {
             out[o++] = '%';
             out[o++] = HEX[c >> 4];
             out[o++] = HEX[c & 15];
@@ -129,7 +127,7 @@ static void sb_pct(sbuf *b, const char *s, size_t n) {
     sb_reserve(b, 3 * n);
     if (b->failed)
         return;
-    b->len += ug__url_pct_normalize(s, n, "", b->p + b->len);
+    b->len += ug__url_pct_normalize(s, n, b->p + b->len);
 }
 
 /* ---- step 1: browser-like clean-up -------------------------------------- */
@@ -146,6 +144,29 @@ static size_t scheme_length(const char *s, size_t n) {
     while (i < n && is_scheme_char((unsigned char)s[i], i == 0))
         i++;
     return i > 0 && i < n && s[i] == ':' ? i + 1 : 0;
+}
+
+/* Appends the host (and port) of an authority, with the escapes of bytes
+ * that may be part of a host name decoded, as browsers do before reading
+ * the name.  libcurl decodes them too, but only after it has read IPv4
+ * numbers, so "%36" would become "6" now and "0.0.0.6" on the next parse.
+ * Escapes of other bytes stay for libcurl to refuse. */
+static void add_host(sbuf *b, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < n &&
+            (hi = hex_value((unsigned char)s[i + 1])) >= 0 &&
+            (lo = hex_value((unsigned char)s[i + 2])) >= 0) {
+            unsigned v = (unsigned)(hi * 16 + lo);
+            if (is_unreserved(v) || v >= 0x80) {
+                char c = (char)v;
+                sb_add(b, &c, 1);
+                i += 2;
+                continue;
+            }
+        }
+        sb_add(b, &s[i], 1);
+    }
 }
 
 /* Writes the cleaned-up `ref` to b (see the design note). */
@@ -171,8 +192,13 @@ static void prepare(sbuf *b, const char *ref) {
     if (slashes) {
         sb_add(b, "//", 2);
         i += 2;
-        while (i < len && !strchr("/\\?", s[i]))
-            sb_add(b, &s[i++], 1);
+        size_t end = i, host = i;
+        while (end < len && !strchr("/\\?", s[end]))
+            if (s[end++] == '@')
+                host = end;
+        sb_add(b, s + i, host - i);
+        add_host(b, s + host, end - host);
+        i = end;
     }
     for (size_t k = i; k < len && s[k] != '?'; k++)
         if (s[k] == '\\')
@@ -357,30 +383,26 @@ static int set_url(CURLU *h, const char *url) {
     return rc;
 }
 
-/* Parses `ref` resolved against `base` (may be NULL) into normalised
- * parts (see the design note). */
-static int parse(const char *base, const char *ref, parts *u) {
-    int rc = UG_ENOMEM;
+/* Sets h to the absolute http(s) URL `base`. */
+static int set_base(CURLU *h, const char *base) {
+    int rc = set_url(h, base);
+    if (rc < 0)
+        return rc;
+    char *scheme = NULL;
+    rc = get_part(h, CURLUPART_SCHEME, 0, &scheme);
+    bool ok = rc == 0 && is_http(scheme);
+    free(scheme);
+    return rc < 0 ? rc : ok ? 0 : UG_EURL;
+}
+
+/* Parses `ref` resolved against what h holds (a base when has_base) into
+ * normalised parts (see the design note).  h is changed, not freed. */
+static int parse_in(CURLU *h, bool has_base, const char *ref, parts *u) {
+    int rc;
     char *zone = NULL, *path = NULL, *query = NULL;
     memset(u, 0, sizeof *u);
-    CURLU *h = curl_url();
-    if (!h)
-        goto fail;
-    if (base) {
-        rc = set_url(h, base);
-        if (rc < 0)
-            goto fail;
-        char *scheme = NULL;
-        rc = get_part(h, CURLUPART_SCHEME, 0, &scheme);
-        bool ok = rc == 0 && is_http(scheme);
-        free(scheme);
-        if (rc < 0 || !ok) {
-            rc = rc < 0 ? rc : UG_EURL;
-            goto fail;
-        }
-    }
     rc = set_url(h, ref);
-    if (rc == UG_EURL && base) {
+    if (rc == UG_EURL && has_base) {
         /* an empty (or fragment-only) reference is the base itself */
         sbuf b = {0};
         prepare(&b, ref);
@@ -413,13 +435,13 @@ static int parse(const char *base, const char *ref, parts *u) {
         goto fail;
     u->path[0] = '/';
     size_t skip = n > 0 && path[0] == '/' ? 1 : 0;
-    ug__url_pct_normalize(path + skip, n - skip, "", u->path + 1);
+    ug__url_pct_normalize(path + skip, n - skip, u->path + 1);
     remove_dots(u->path);
     if (query && query[0]) {
         n = strlen(query);
         if (!(u->query = malloc(3 * n + 1)))
             goto fail;
-        ug__url_pct_normalize(query, n, "", u->query);
+        ug__url_pct_normalize(query, n, u->query);
     }
     rc = 0;
 fail:
@@ -428,6 +450,19 @@ fail:
     free(zone);
     free(path);
     free(query);
+    return rc;
+}
+
+/* Parses `ref` resolved against `base` (may be NULL) into normalised
+ * parts. */
+static int parse(const char *base, const char *ref, parts *u) {
+    memset(u, 0, sizeof *u);
+    CURLU *h = curl_url();
+    if (!h)
+        return UG_ENOMEM;
+    int rc = base ? set_base(h, base) : 0;
+    if (rc == 0)
+        rc = parse_in(h, base != NULL, ref, u);
     curl_url_cleanup(h);
     return rc;
 }
@@ -461,6 +496,58 @@ static int finish(sbuf *b, char **out) {
     return 0;
 }
 
+/* Writes the normalised URL of u to *out and frees u. */
+static int write_url(parts *u, char **out) {
+    sbuf b = {0};
+    add_origin(&b, u, true);
+    sb_str(&b, u->path);
+    if (u->query) {
+        sb_str(&b, "?");
+        sb_str(&b, u->query);
+    }
+    parts_free(u);
+    return finish(&b, out);
+}
+
+/* ---- a parsed base, for many references (url_internal.h) --------------- */
+
+struct ug__url_base {
+    CURLU *h;
+};
+
+int ug__url_base_new(const char *url, ug__url_base **out) {
+    ug__url_base *b = calloc(1, sizeof *b);
+    if (!b || !(b->h = curl_url())) {
+        free(b);
+        return UG_ENOMEM;
+    }
+    int rc = set_base(b->h, url);
+    if (rc < 0) {
+        ug__url_base_free(b);
+        return rc;
+    }
+    *out = b;
+    return 0;
+}
+
+int ug__url_base_resolve(const ug__url_base *base, const char *ref,
+                         char **out) {
+    CURLU *h = curl_url_dup(base->h);
+    if (!h)
+        return UG_ENOMEM;
+    parts u;
+    int rc = parse_in(h, true, ref, &u);
+    curl_url_cleanup(h);
+    return rc < 0 ? rc : write_url(&u, out);
+}
+
+void ug__url_base_free(ug__url_base *base) {
+    if (!base)
+        return;
+    curl_url_cleanup(base->h);
+    free(base);
+}
+
 /* ---- public functions ---------------------------------------------------- */
 
 /* Resolves ref against base and normalises it (see url.h). */
@@ -469,17 +556,7 @@ int ug_url_resolve(const char *base, const char *ref, char **out) {
         return UG_EINVAL;
     parts u;
     int rc = parse(base, ref, &u);
-    if (rc < 0)
-        return rc;
-    sbuf b = {0};
-    add_origin(&b, &u, true);
-    sb_str(&b, u.path);
-    if (u.query) {
-        sb_str(&b, "?");
-        sb_str(&b, u.query);
-    }
-    parts_free(&u);
-    return finish(&b, out);
+    return rc < 0 ? rc : write_url(&u, out);
 }
 
 /* Normalises an absolute URL (see url.h). */
