@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "graph_int.h"
+#include "ungil/graph.h"
 #include "ungil/error.h"
 
 enum { MIN_NODES = 16, MIN_INDEX = 32 };

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "graph_int.h"
+#include "ungil/graph.h"
 #include "ungil/error.h"
 
 static const char DEFAULT_TITLE[] = "ungil link graph";
