@@ -86,8 +86,9 @@ def main():
                 contenders, baseline=peer if n <= NX_MAX else one)
             for row in group["contenders"]:
                 if "extra" in row:
-                    row["cpu_median"] = statistics.median(
-                        e["cpu_s"] for e in row["extra"])
+                    cpu = [e["cpu_s"] for e in row["extra"]]
+                    row["cpu_median"] = statistics.median(cpu)
+                    row["cpu_min"], row["cpu_max"] = min(cpu), max(cpu)
                     row["cpu_us_per_item"] = row["cpu_median"] / n * 1e6
             groups.append(group)
             if n == TARGET_N:
