@@ -140,9 +140,9 @@ def test_json_export(tmp_path):
 def test_graphml_reads_back_in_networkx(tmp_path):
     g = small_graph().layout()
     path = tmp_path / "g.graphml"
-    g.save(path, title="a <hostile> & title")
+    g.save(path, title="a <hostile> & title\x01\n")
     back = nx.read_graphml(path)
-    assert back.graph["name"] == "a <hostile> & title"
+    assert back.graph["name"] == "a <hostile> & title\ufffd "
     back = nx.relabel_nodes(back, {f"n{i}": i for i in range(len(g))})
     ours = g.to_networkx()
     assert isinstance(ours, nx.DiGraph)
@@ -260,7 +260,7 @@ def test_random_text_survives_every_export(tmp_path):
     assert json.loads(data)["title"] == [cleaned(t) for t in texts]
 
 
-def test_save_releases_gil_and_guards_mutation(tmp_path):
+def test_layout_releases_gil_and_guards_mutation(tmp_path):
     g = crawl_like(3000)
     errors = []
     started = threading.Event()
