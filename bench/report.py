@@ -98,6 +98,8 @@ def render_one(data):
                  else fmt_rate(t["value"]))
         required = (f"{t['required']:g}x" if t["required"] < 1000
                     else fmt_rate(t["required"]))
+        if t.get("unit") == "s":  # a time, not a ratio or a rate
+            value, required = fmt_s(t["value"]), fmt_s(t["required"])
         out.append(f"- Target: {t['what']}: {value} (required "
                    f"{t.get('op', '>=')} {required}, {cores} cores): {mark}")
     for note in data.get("notes", []):

@@ -147,8 +147,9 @@ void ug_graph_layout_options_init(ug_graph_layout_options *opts);
  * the graph, the options' iterations, seed and theta - not on the pool or
  * its number of threads.  Positions are finite and centred on 0, 0, with
  * a scale of about 1 unit per average edge length times sqrt(n).
- * Blocks until done.  Returns 0, UG_EINVAL or UG_ENOMEM (positions are then
- * unchanged).  Changes the graph (see thread-safety). */
+ * Blocks until done.  Returns 0, UG_EINVAL (bad theta), UG_ERANGE (more
+ * than 2^28 nodes) or UG_ENOMEM; positions are unchanged on failure.
+ * Changes the graph (see thread-safety). */
 int ug_graph_layout(ug_graph *g, const ug_graph_layout_options *opts);
 
 /* 1 once positions were computed or set for every node, else 0. */
@@ -164,7 +165,8 @@ int ug_graph_format_from_name(const char *name);
  * if the graph has no layout, a default one is computed for the page only
  * (on the calling thread), leaving the graph unchanged.  `title` names the
  * page and the GraphML/DOT graph; NULL gives "ungil link graph".  Returns
- * 0, UG_EINVAL or UG_ENOMEM.  Only reads the graph. */
+ * 0, UG_EINVAL, UG_ENOMEM or UG_ERANGE (a page of more than 2^28 nodes).
+ * Only reads the graph. */
 int ug_graph_write(const ug_graph *g, int format, const char *title,
                    char **out, size_t *len);
 

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "graph_int.h"
+#include "ungil/graph.h"
 #include "ungil/error.h"
 
 enum { MIN_NODES = 16, MIN_INDEX = 32 };
@@ -50,8 +51,9 @@ static size_t utf8_valid(const unsigned char *s, uint32_t *cp) {
     return len;
 }
 
-/* A cleaned copy of s (see the top of the file), or NULL if out of memory. */
-static char *clean_copy(const char *s) {
+/* A cleaned copy of s (see the top of the file), or NULL if out of memory.
+ * Shared with the writers, which clean the caller's title the same way. */
+char *ug__graph_clean(const char *s) {
     const unsigned char *p = (const unsigned char *)s;
     size_t n = strlen(s);
     char *out = malloc(3 * n + 1); /* each input byte gives at most 3 */
@@ -188,7 +190,7 @@ static int reserve(void **arr, size_t *cap, size_t used, size_t size) {
 int ug_graph_add_node(ug_graph *g, const char *url, size_t *index) {
     if (!g || !url)
         return UG_EINVAL;
-    char *clean = clean_copy(url);
+    char *clean = ug__graph_clean(url);
     if (!clean)
         return UG_ENOMEM;
     int rc = UG_ENOMEM;
@@ -220,7 +222,7 @@ out:
 int ug_graph_find(const ug_graph *g, const char *url, size_t *index) {
     if (!g || !url || !g->url_cap)
         return 0;
-    char *clean = clean_copy(url);
+    char *clean = ug__graph_clean(url);
     if (!clean)
         return 0;
     size_t s = url_slot(g, clean);
@@ -272,7 +274,7 @@ static int set_text(ug_graph *g, size_t i, size_t offset, const char *text) {
     if (rc)
         return rc;
     char *copy = NULL;
-    if (text && !(copy = clean_copy(text)))
+    if (text && !(copy = ug__graph_clean(text)))
         return UG_ENOMEM;
     char **field = (char **)((char *)nd + offset);
     free(*field);

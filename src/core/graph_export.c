@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "graph_int.h"
+#include "ungil/graph.h"
 #include "ungil/error.h"
 
 static const char DEFAULT_TITLE[] = "ungil link graph";
@@ -348,17 +349,21 @@ int ug_graph_write(const ug_graph *g, int format, const char *title,
                    char **out, size_t *len) {
     if (!g || !out || !len)
         return UG_EINVAL;
-    if (!title)
-        title = DEFAULT_TITLE;
+    if (format < UG_GRAPH_JSON || format > UG_GRAPH_HTML)
+        return UG_EINVAL;
+    /* The title comes from the caller, not the model: clean it too. */
+    char *clean = ug__graph_clean(title ? title : DEFAULT_TITLE);
+    if (!clean)
+        return UG_ENOMEM;
     ug__gbuf b = {0};
     int rc = 0;
     switch (format) {
     case UG_GRAPH_JSON: ug__graph_write_json(g, &b); break;
-    case UG_GRAPH_GRAPHML: ug__graph_write_graphml(g, title, &b); break;
-    case UG_GRAPH_DOT: ug__graph_write_dot(g, title, &b); break;
-    case UG_GRAPH_HTML: rc = ug__graph_write_html(g, title, &b); break;
-    default: return UG_EINVAL;
+    case UG_GRAPH_GRAPHML: ug__graph_write_graphml(g, clean, &b); break;
+    case UG_GRAPH_DOT: ug__graph_write_dot(g, clean, &b); break;
+    default: rc = ug__graph_write_html(g, clean, &b); break;
     }
+    free(clean);
     if (!rc && (b.failed || !b.data))
         rc = UG_ENOMEM;
     if (rc) {

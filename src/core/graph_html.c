@@ -17,6 +17,7 @@
 #include <stdlib.h>
 
 #include "graph_int.h"
+#include "ungil/graph.h"
 #include "ungil/error.h"
 
 /* Appends one JSON array of the nodes' strings at `offset` in ug__gnode. */

@@ -38,6 +38,10 @@ struct ug_graph {
     size_t *edge_index, edge_index_cap;
 };
 
+/* A cleaned copy of s (see graph.c: invalid UTF-8 and control characters
+ * replaced), to free(); NULL if out of memory. */
+char *ug__graph_clean(const char *s);
+
 /* A growable text buffer.  `failed` sticks after the first allocation
  * failure, so writers append freely and check once at the end. */
 typedef struct ug__gbuf {
@@ -58,15 +62,15 @@ void ug__gbuf_json_string(ug__gbuf *b, const char *s, bool html_safe);
 void ug__gbuf_xml_text(ug__gbuf *b, const char *s);
 
 /* Computes the layout that ug_graph_layout stores into xy (2n doubles, x0,
- * y0, x1, y1, ...) without changing the graph.  Returns 0, UG_EINVAL or
- * UG_ENOMEM. */
+ * y0, x1, y1, ...) without changing the graph.  Returns 0, UG_EINVAL,
+ * UG_ERANGE or UG_ENOMEM. */
 int ug__graph_layout_compute(const ug_graph *g,
                              const ug_graph_layout_options *opts, double *xy);
 
 /* Positions for every node, without changing the graph: the graph's own if
  * it has a layout, else a default layout computed on the calling thread.
  * *xy receives 2n doubles (x0, y0, x1, y1, ...), freed by the caller.
- * Returns 0 or UG_ENOMEM. */
+ * Returns 0 or an error of ug__graph_layout_compute. */
 int ug__graph_positions(const ug_graph *g, double **xy);
 
 /* The renderers behind ug_graph_write.  Each appends to `b`. */

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "graph_int.h"
+#include "ungil/graph.h"
 #include "ungil/error.h"
 
 enum { MAX_DEPTH = 48, LEAF_BODIES = 8, STACK = 4 * MAX_DEPTH + 8 };

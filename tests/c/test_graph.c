@@ -188,6 +188,61 @@ static void test_exports_escape(void) {
     ug_graph_free(g);
 }
 
+/* True if s is valid UTF-8 without control characters other than '\n'
+ * (no C0 but newline, no DEL, no C1), as every export must be. */
+static bool clean_text(const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        size_t len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2
+                   : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+        if (!len || (c < 0x20 && c != '\n') || c == 0x7F)
+            return false;
+        uint32_t cp = len == 1 ? c : c & (0x7F >> len);
+        for (size_t k = 1; k < len; k++) {
+            if ((p[k] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p[k] & 0x3F);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF ||
+            (cp >= 0x80 && cp <= 0x9F))
+            return false;
+        p += len;
+    }
+    return true;
+}
+
+/* Random bytes as URLs, titles and errors: every export stays clean text
+ * and names every node. */
+static void test_random_bytes_export_clean(void) {
+    ug_graph *g = new_graph();
+    uint64_t s = 1234;
+    char text[48];
+    for (size_t i = 0; i < 400; i++) {
+        size_t len = 1 + check_random(&s) % (sizeof text - 1);
+        for (size_t k = 0; k < len; k++)
+            text[k] = (char)(1 + check_random(&s) % 255);
+        text[len] = '\0';
+        size_t a = node(g, text);
+        ug_graph_set_title(g, a, text + len / 2);
+        ug_graph_set_error(g, a, text + len / 3);
+        if (a)
+            ug_graph_add_edge(g, a - 1, a);
+    }
+    for (int f = UG_GRAPH_JSON; f <= UG_GRAPH_HTML; f++) {
+        char *out = render(g, f);
+        CHECK(out && clean_text(out));
+        free(out);
+    }
+    ug_graph_node nd;
+    for (size_t i = 0; i < ug_graph_node_count(g); i++) {
+        ug_graph_node_get(g, i, &nd);
+        CHECK(clean_text(nd.url) && !strchr(nd.url, '\n'));
+    }
+    ug_graph_free(g);
+}
+
 static void test_formats_and_save(void) {
     CHECK_INT_EQ(ug_graph_format_from_name("site.GraphML"), UG_GRAPH_GRAPHML);
     CHECK_INT_EQ(ug_graph_format_from_name("json"), UG_GRAPH_JSON);
@@ -371,6 +426,7 @@ int main(int argc, char **argv) {
         CHECK_TEST(test_many_nodes),
         CHECK_TEST(test_cleaning),
         CHECK_TEST(test_exports_escape),
+        CHECK_TEST(test_random_bytes_export_clean),
         CHECK_TEST(test_formats_and_save),
         CHECK_TEST(test_layout_deterministic),
         CHECK_TEST(test_layout_sane),

@@ -140,9 +140,9 @@ def test_json_export(tmp_path):
 def test_graphml_reads_back_in_networkx(tmp_path):
     g = small_graph().layout()
     path = tmp_path / "g.graphml"
-    g.save(path, title="a <hostile> & title")
+    g.save(path, title="a <hostile> & title\x01\n")
     back = nx.read_graphml(path)
-    assert back.graph["name"] == "a <hostile> & title"
+    assert back.graph["name"] == "a <hostile> & title\ufffd "
     back = nx.relabel_nodes(back, {f"n{i}": i for i in range(len(g))})
     ours = g.to_networkx()
     assert isinstance(ours, nx.DiGraph)
@@ -213,7 +213,54 @@ def test_html_is_self_contained(tmp_path):
         "&lt;t&gt;", "ungil link graph")
 
 
-def test_save_releases_gil_and_guards_mutation(tmp_path):
+def cleaned(text):
+    """What the graph stores for text (see include/ungil/graph.h)."""
+    out = []
+    for ch in text:
+        o = ord(ch)
+        if ch in "\t\n\r":
+            out.append(" ")
+        elif o < 0x20 or 0x7F <= o <= 0x9F or o in (0xFFFE, 0xFFFF):
+            out.append("\ufffd")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+# pydot still calls pyparsing's camelCase names, deprecated since 3.3.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_random_text_survives_every_export(tmp_path):
+    rng = random.Random(7)
+    alphabet = ('"\'<>&;=#%/{}[]\t\n\r\x01\x1f\x7f\x85\xa0\u2028\u2029'
+                "\ufeff\ufffe\uffff\U0001f600abc \u00e9\u4e2d")
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 30)))
+             for _ in range(150)]
+    g = ungil.Graph()
+    for k, text in enumerate(texts):
+        g.add_node(f"http://r.test/{k}/{text}", title=text, error=text[::-1])
+        if k:
+            g.add_edge(k - 1, k)
+    for k, text in enumerate(texts):
+        assert g.node(k).title == cleaned(text)
+    data = json.loads(g.dumps("json"))
+    assert [n["title"] for n in data["nodes"]] == [cleaned(t) for t in texts]
+    assert [n["error"] for n in data["nodes"]] == [cleaned(t[::-1]) for t in texts]
+    g.save(tmp_path / "r.graphml")
+    back = nx.read_graphml(tmp_path / "r.graphml")
+    assert [back.nodes[f"n{k}"]["title"] for k in range(len(texts))] == \
+        [cleaned(t) for t in texts]
+    assert [back.nodes[f"n{k}"]["url"] for k in range(len(texts))] == \
+        [n.url for n in g.nodes]
+    (dot,) = pydot.graph_from_dot_data(g.dumps("dot"))
+    titles = {n.get_name(): dot_unquote(n.get("title")) for n in dot.get_nodes()
+              if n.get_name() not in ("node", "graph", "edge")}
+    assert [titles[f"n{k}"] for k in range(len(texts))] == [cleaned(t) for t in texts]
+    html = g.dumps("html")
+    data = html.split('id="graph-data">', 1)[1].split("</script>", 1)[0]
+    assert json.loads(data)["title"] == [cleaned(t) for t in texts]
+
+
+def test_layout_releases_gil_and_guards_mutation(tmp_path):
     g = crawl_like(3000)
     errors = []
     started = threading.Event()

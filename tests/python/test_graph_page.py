@@ -9,6 +9,7 @@ for anything the page names, and the console no error.
 """
 
 import json
+import os
 import random
 import re
 import shutil
@@ -35,7 +36,11 @@ def chromium(tmp_path, url, *args, budget_ms=4000):
            f"--window-size={WIDTH},{HEIGHT}", "--hide-scrollbars",
            f"--virtual-time-budget={budget_ms}", "--enable-logging=stderr",
            "--v=0", *args, url]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=100)
+    # Under the ASan run LD_PRELOAD carries the sanitizer runtime, which is
+    # for our extension, not for the browser.
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=100,
+                          env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout, proc.stderr
 
