@@ -111,9 +111,12 @@ fuzz-$(1): setup $(FUZZ_BUILD)/fuzz_$(1)
 	    $(FUZZ_BUILD)/fuzz_$(1).log; exit $$$$rc
 endef
 
+$(eval $(call fuzz_harness,html,src/core/html.c src/core/url.c,-lcurl -lidn2))
 $(eval $(call fuzz_harness,jpeg,$(FUZZ_IMAGE_SOURCES),-ljpeg -lturbojpeg -lspng))
 $(eval $(call fuzz_harness,path,src/core/path.c))
 $(eval $(call fuzz_harness,png,$(FUZZ_IMAGE_SOURCES),-ljpeg -lturbojpeg -lspng))
+$(eval $(call fuzz_harness,robots,src/core/robots.c src/core/url.c,-lcurl -lidn2))
+$(eval $(call fuzz_harness,url,src/core/url.c,-lcurl -lidn2))
 
 fuzz: setup $(addprefix fuzz-,$(FUZZ_HARNESSES))
 

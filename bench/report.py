@@ -20,7 +20,7 @@ ROOT = HERE.parent
 README = ROOT / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 ORDER = ["pool_map", "native_tasks", "sum_upto", "download_latency",
-         "download_throughput"]
+         "download_throughput", "crawl"]
 
 
 def fmt_s(s):
@@ -112,6 +112,8 @@ def render_one(data):
                  else fmt_rate(t["value"]))
         required = (f"{t['required']:g}x" if t["required"] < 1000
                     else fmt_rate(t["required"]))
+        if t.get("unit") == "s":  # a time, not a ratio or a rate
+            value, required = fmt_s(t["value"]), fmt_s(t["required"])
         out.append(f"- Target: {t['what']}: {value} (required "
                    f"{t.get('op', '>=')} {required}, {cores} cores): {mark}")
     for note in data.get("notes", []):

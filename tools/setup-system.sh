@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential pkg-config ninja-build
-  libcurl4-openssl-dev libssl-dev libturbojpeg0-dev libspng-dev libpng-dev libxml2-dev
+  libcurl4-openssl-dev libssl-dev libturbojpeg0-dev libspng-dev libpng-dev libxml2-dev libidn2-dev
   libjpeg62-turbo-dev  # JPEG decoding through the libjpeg API (src/core/image_jpeg.c)
   clang libclang-rt-14-dev
   chromium  # tests: graph.html and report.html rendered headless

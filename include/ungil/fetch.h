@@ -93,6 +93,22 @@ typedef int (*ug_fetch_data_fn)(void *ctx, size_t index, void *user,
  * retries of requests it already let in is never stuck behind new ones. */
 typedef int (*ug_fetch_admit_fn)(void *ctx, size_t index, void *user);
 
+/* The head of one response, valid only during the callback. */
+typedef struct ug_fetch_response {
+    long status;              /* of this response (a 3xx before a redirect) */
+    const char *url;          /* the URL this response answers */
+    const char *content_type; /* or NULL */
+    int64_t content_length;   /* -1 when not announced */
+} ug_fetch_response;
+
+/* Called when the headers of each response have arrived (once per hop of
+ * a redirect chain, the last call for the response whose body follows);
+ * returning non-zero stops that transfer, which then fails with
+ * UG_ECANCELED.  Used by the crawler to learn a page's type and base URL
+ * before its body, and to skip bodies it does not want. */
+typedef int (*ug_fetch_response_fn)(void *ctx, size_t index, void *user,
+                                    const ug_fetch_response *response);
+
 typedef struct ug_fetch_options {
     unsigned concurrency;        /* transfers in flight, default 64 */
     unsigned per_host;           /* per host:port, default 8 */
@@ -118,6 +134,9 @@ typedef struct ug_fetch_options {
     ug_fetch_progress_fn on_progress;
     unsigned progress_interval_ms; /* default 200 */
     ug_fetch_data_fn on_data;
+    ug_fetch_response_fn on_response;
+    int drop_bodies;             /* memory mode: hand bodies to on_data
+                                  * only, keep none (result body NULL) */
     ug_fetch_admit_fn admit;     /* NULL = always admit */
     void *ctx;                   /* passed to the callbacks */
     uint32_t seed;               /* backoff jitter; 0 = from the clock */

@@ -10,8 +10,13 @@
 #include "ungil/pool.h"
 #include "ungil/par.h"
 #include "ungil/fetch.h"
+#include "ungil/graph.h"
 #include "ungil/path.h"
 #include "ungil/image.h"
+#include "ungil/url.h"
+#include "ungil/html.h"
+#include "ungil/robots.h"
+#include "ungil/crawl.h"
 #include "ungil/image_batch.h"
 #include "ungil/pictures.h"
 

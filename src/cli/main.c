@@ -21,6 +21,11 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"crawl", cmd_crawl,
+     "URL... [--max-pages N] [--depth D] [-j N] [--per-host N]\n"
+     "          [--scope host|prefix] [--include RE] [--exclude RE] [--no-robots]\n"
+     "          [--html F] [--graphml F] [--json F] [--dot F] [--quiet]",
+     "crawl a site breadth-first and save its link graph"},
     {"filter", cmd_filter,
      "FILTER IN... -o DIR [-j N] [--format F] [--quality Q] [--quiet]",
      "apply one of Pillow's filters to many JPEG/PNG files into DIR"},

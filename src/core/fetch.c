@@ -471,7 +471,7 @@ static size_t write_body(char *ptr, size_t size, size_t nmemb, void *arg) {
     if (t->fd >= 0) {
         if (write_all(t->fd, data, n))
             return abort_with(t, UG_EIO, strerror(errno));
-    } else {
+    } else if (!f->opts.drop_bodies) {
         size_t have = (size_t)t->bytes;
         if (have + n > t->cap) {
             size_t cap = t->cap ? t->cap : 16384;
@@ -524,6 +524,19 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *arg) {
          * now (an encoded one is counted as it decodes). */
         long status = 0;
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+        if (f->opts.on_response) {
+            ug_fetch_response head = {.status = status,
+                                      .content_length = t->content_length};
+            char *url = NULL, *type = NULL;
+            curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url);
+            curl_easy_getinfo(t->easy, CURLINFO_CONTENT_TYPE, &type);
+            head.url = url ? url : t->req->url;
+            head.content_type = type;
+            if (f->opts.on_response(f->opts.ctx, t->req->index, t->req->user,
+                                    &head))
+                return abort_with(t, UG_ECANCELED,
+                                  "stopped by the response callback");
+        }
         if (f->opts.max_bytes && !t->encoded && status >= 200 &&
             status < 300 && t->content_length >= 0 &&
             (uint64_t)t->content_length + t->resume_from > f->opts.max_bytes)
@@ -757,7 +770,7 @@ static void report(ug_fetch *f, const struct request *r, struct transfer *t,
         res.first_byte_s = info_time(e, CURLINFO_STARTTRANSFER_TIME_T);
         res.total_s = info_time(e, CURLINFO_TOTAL_TIME_T);
         res.bytes = t->bytes;
-        if (f->dirfd < 0 && !error)
+        if (f->dirfd < 0 && !error && !f->opts.drop_bodies)
             res.body = t->buf ? t->buf : (const unsigned char *)"";
         if (f->lanes && t->start_ns)
             ug_trace_record_lane(f->opts.trace, f->lanes[t->slot],

@@ -26,6 +26,7 @@ typedef struct {
     PyTypeObject *pool_type;
     PyTypeObject *mapjob_type;
     PyTypeObject *trace_type;
+    PyTypeObject *graph_type;
     PyTypeObject *image_type;
     PyObject *unidentified_image_error; /* ungil.UnidentifiedImageError */
     PyObject *decompression_bomb_error; /* ungil.DecompressionBombError */
@@ -70,6 +71,8 @@ int ub_pool_init_type(PyObject *module, ub_state *st);
 int ub_mapjob_init_type(PyObject *module, ub_state *st);
 int ub_trace_init_type(PyObject *module, ub_state *st);
 int ub_download_init_type(PyObject *module, ub_state *st);
+int ub_graph_init_type(PyObject *module, ub_state *st);
+int ub_crawl_init_type(PyObject *module, ub_state *st);
 int ub_image_init_type(PyObject *module, ub_state *st);
 int ub_pictures_init_type(PyObject *module, ub_state *st);
 
@@ -84,6 +87,11 @@ uint32_t ub_label_for(ug_trace *trace, PyObject *fn);
 PyObject *ub_fetch_exception(void);
 /* Raises `exc` (an exception instance), keeping its traceback. */
 void ub_restore_exception(PyObject *exc);
+
+/* Wraps a core graph into a new ungil.Graph object, which takes ownership
+ * of `g` (it is freed with the object, or at once on failure).  Needs the
+ * GIL.  Returns a new reference, or NULL with an exception set. */
+PyObject *ub_graph_wrap(ub_state *st, ug_graph *g);
 
 /* The pool type's internals that the map job needs. */
 typedef struct ub_pool_object ub_pool_object;

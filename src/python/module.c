@@ -208,6 +208,8 @@ static int module_exec(PyObject *module) {
     if (ub_trace_init_type(module, st) < 0 || ub_pool_init_type(module, st) < 0 ||
         ub_mapjob_init_type(module, st) < 0 ||
         ub_download_init_type(module, st) < 0 ||
+        ub_graph_init_type(module, st) < 0 ||
+        ub_crawl_init_type(module, st) < 0 ||
         ub_image_init_type(module, st) < 0 ||
         ub_pictures_init_type(module, st) < 0)
         return -1;
@@ -221,6 +223,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg) {
     Py_VISIT(st->pool_type);
     Py_VISIT(st->mapjob_type);
     Py_VISIT(st->trace_type);
+    Py_VISIT(st->graph_type);
     Py_VISIT(st->image_type);
     Py_VISIT(st->unidentified_image_error);
     Py_VISIT(st->decompression_bomb_error);
@@ -232,6 +235,7 @@ static int module_clear(PyObject *module) {
     Py_CLEAR(st->pool_type);
     Py_CLEAR(st->mapjob_type);
     Py_CLEAR(st->trace_type);
+    Py_CLEAR(st->graph_type);
     Py_CLEAR(st->image_type);
     Py_CLEAR(st->unidentified_image_error);
     Py_CLEAR(st->decompression_bomb_error);

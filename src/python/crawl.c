@@ -1,0 +1,599 @@
+/* crawl.c - the _Crawl type: a crawler on its own thread.
+ *
+ * Creating a _Crawl compiles the options into a ug_crawl, adds the seeds
+ * and starts a native thread that runs ug_crawl_run with the GIL never
+ * held.  Each finished page is copied into a plain C record and appended
+ * to a queue under a mutex (unbounded, so a slow consumer never stalls the
+ * crawl).  Iterating the object pops records and turns them into
+ * ungil.Page tuples, waiting with the GIL released and interruptibly;
+ * Ctrl-C (or close()) raises the crawl's cancel flag, and the thread stops
+ * within about 100 ms.  graph() hands the finished crawl's link graph to
+ * Python as an ungil.Graph (see graph.c).
+ */
+#include "binding.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "ungil/crawl.h"
+
+/* A page copied out of the crawl's callback. */
+typedef struct page_record {
+    struct page_record *next;
+    ug_crawl_page p; /* strings, links and counts below are owned copies */
+} page_record;
+
+typedef struct {
+    PyObject_HEAD
+    ug_crawl *crawl;
+    PyTypeObject *page_type; /* ungil.Page, a tuple subclass */
+    pthread_t thread;
+    int started, joined;
+    int cancel;       /* read by the crawl with an atomic load */
+    int run_rc;
+    pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t cond;
+    page_record *head, *tail;
+    int waiting;      /* the consumer sleeps on cond: signal it */
+    int finished;     /* the crawl returned */
+    ug_crawl_progress progress;
+    int progress_new;
+} CrawlObject;
+
+static char *copy_str(const char *s) { return s ? strdup(s) : NULL; }
+
+static void record_free(page_record *rec) {
+    free((char *)rec->p.url);
+    free((char *)rec->p.final_url);
+    free((char *)rec->p.title);
+    free((char *)rec->p.content_type);
+    free((char *)rec->p.message);
+    for (size_t i = 0; rec->p.links && i < rec->p.nlinks; i++)
+        free((char *)rec->p.links[i]);
+    free((void *)rec->p.links);
+    free((void *)rec->p.counts);
+    free(rec);
+}
+
+/* Crawl thread: copy the page and queue it. */
+static void on_page(void *ctx, const ug_crawl_page *page) {
+    CrawlObject *self = ctx;
+    page_record *rec = calloc(1, sizeof *rec);
+    if (!rec)
+        return; /* out of memory even for the record: the page is lost */
+    rec->p = *page;
+    rec->p.url = copy_str(page->url);
+    rec->p.final_url = copy_str(page->final_url);
+    rec->p.title = copy_str(page->title);
+    rec->p.content_type = copy_str(page->content_type);
+    rec->p.message = copy_str(page->message);
+    size_t n = page->nlinks;
+    char **links = calloc(n ? n : 1, sizeof *links);
+    uint32_t *counts = malloc((n ? n : 1) * sizeof *counts);
+    rec->p.links = (const char *const *)links;
+    rec->p.counts = counts;
+    if (!links || !counts)
+        rec->p.nlinks = 0;
+    for (size_t i = 0; links && counts && i < n; i++) {
+        links[i] = strdup(page->links[i]);
+        counts[i] = page->counts[i];
+        if (!links[i]) {
+            rec->p.nlinks = i;
+            break;
+        }
+    }
+    pthread_mutex_lock(&self->lock);
+    if (self->tail)
+        self->tail->next = rec;
+    else
+        self->head = rec;
+    self->tail = rec;
+    if (self->waiting)
+        pthread_cond_signal(&self->cond);
+    pthread_mutex_unlock(&self->lock);
+}
+
+static void on_progress(void *ctx, const ug_crawl_progress *p) {
+    CrawlObject *self = ctx;
+    pthread_mutex_lock(&self->lock);
+    self->progress = *p;
+    self->progress_new = 1;
+    if (self->waiting)
+        pthread_cond_signal(&self->cond);
+    pthread_mutex_unlock(&self->lock);
+}
+
+static void *crawl_main(void *arg) {
+    CrawlObject *self = arg;
+    int rc = ug_crawl_run(self->crawl, &self->cancel);
+    pthread_mutex_lock(&self->lock);
+    self->run_rc = rc;
+    self->finished = 1;
+    pthread_cond_signal(&self->cond);
+    pthread_mutex_unlock(&self->lock);
+    return NULL;
+}
+
+/* Cancels the crawl and joins its thread (GIL released by the caller). */
+static void stop_crawl(CrawlObject *self) {
+    if (!self->started || self->joined)
+        return;
+    __atomic_store_n(&self->cancel, 1, __ATOMIC_RELAXED);
+    pthread_join(self->thread, NULL);
+    self->joined = 1;
+}
+
+/* Waits for the thread to finish on its own (GIL released by the caller). */
+static void join_crawl(CrawlObject *self) {
+    if (!self->started || self->joined)
+        return;
+    pthread_join(self->thread, NULL);
+    self->joined = 1;
+}
+
+/* ---- construction ----------------------------------------------------- */
+
+static int get_uint(PyObject *opts, const char *key, unsigned long max,
+                    unsigned long *out) {
+    PyObject *v = PyDict_GetItemString(opts, key);
+    if (!v || v == Py_None)
+        return 0;
+    unsigned long x = PyLong_AsUnsignedLong(v);
+    if (x == (unsigned long)-1 && PyErr_Occurred())
+        return -1;
+    if (x > max) {
+        PyErr_Format(PyExc_ValueError, "%s is too large", key);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static int get_unsigned(PyObject *opts, const char *key, unsigned *out) {
+    unsigned long x = *out;
+    if (get_uint(opts, key, 0xFFFFFFFFul, &x) < 0)
+        return -1;
+    *out = (unsigned)x;
+    return 0;
+}
+
+/* Seconds (float) to whole milliseconds, at least 1 for any positive value. */
+static int get_ms(PyObject *opts, const char *key, unsigned *out) {
+    PyObject *v = PyDict_GetItemString(opts, key);
+    if (!v || v == Py_None)
+        return 0;
+    double s = PyFloat_AsDouble(v);
+    if (s == -1.0 && PyErr_Occurred())
+        return -1;
+    if (!(s >= 0) || s > 4e6) {
+        PyErr_Format(PyExc_ValueError, "%s must be between 0 and 4e6 seconds",
+                     key);
+        return -1;
+    }
+    *out = s > 0 && s < 0.001 ? 1 : (unsigned)(s * 1000);
+    return 0;
+}
+
+static const char *opt_str(PyObject *opts, const char *key) {
+    PyObject *v = PyDict_GetItemString(opts, key);
+    return v && PyUnicode_Check(v) ? PyUnicode_AsUTF8(v) : NULL;
+}
+
+/* Borrowed UTF-8 views of the str items of the list opts[key] (NULL or
+ * None: none), in a PyMem array the caller frees. */
+static int str_list(PyObject *opts, const char *key, const char ***out,
+                    size_t *n) {
+    *out = NULL;
+    *n = 0;
+    PyObject *v = PyDict_GetItemString(opts, key);
+    if (!v || v == Py_None)
+        return 0;
+    if (!PyList_Check(v)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a list of str", key);
+        return -1;
+    }
+    Py_ssize_t len = PyList_GET_SIZE(v);
+    const char **items = PyMem_Calloc(len ? (size_t)len : 1, sizeof *items);
+    if (!items) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < len; i++) {
+        PyObject *item = PyList_GET_ITEM(v, i);
+        Py_ssize_t size;
+        if (!PyUnicode_Check(item) ||
+            !(items[i] = PyUnicode_AsUTF8AndSize(item, &size)) ||
+            (size_t)size != strlen(items[i])) {
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_ValueError,
+                             "%s[%zd] must be a str without NUL", key, i);
+            PyMem_Free(items);
+            return -1;
+        }
+    }
+    *out = items;
+    *n = (size_t)len;
+    return 0;
+}
+
+static int read_options(PyObject *opts, ug_crawl_options *o) {
+    unsigned long pages = o->max_pages, robots = 1;
+    if (get_unsigned(opts, "concurrency", &o->concurrency) ||
+        get_unsigned(opts, "per_host", &o->per_host) ||
+        get_uint(opts, "max_pages", (unsigned long)-1, &pages) ||
+        get_unsigned(opts, "retries", &o->retries) ||
+        get_unsigned(opts, "max_redirects", &o->max_redirects) ||
+        get_unsigned(opts, "max_query_variants", &o->max_query_variants) ||
+        get_uint(opts, "robots", 1, &robots) ||
+        get_ms(opts, "delay", &o->delay_ms) ||
+        get_ms(opts, "max_crawl_delay", &o->max_crawl_delay_ms) ||
+        get_ms(opts, "timeout", &o->timeout_ms) ||
+        get_ms(opts, "connect_timeout", &o->connect_timeout_ms))
+        return -1;
+    o->max_pages = pages;
+    o->robots = (int)robots;
+    PyObject *v = PyDict_GetItemString(opts, "max_depth");
+    if (v && v != Py_None) {
+        long d = PyLong_AsLong(v);
+        if (d == -1 && PyErr_Occurred())
+            return -1;
+        if (d < 0 || d > 1000000) {
+            PyErr_SetString(PyExc_ValueError,
+                            "max_depth must be None or from 0 to 1000000");
+            return -1;
+        }
+        o->max_depth = (int)d;
+    }
+    v = PyDict_GetItemString(opts, "scope");
+    if (v && v != Py_None) {
+        long s = PyLong_AsLong(v);
+        if (s == -1 && PyErr_Occurred())
+            return -1;
+        o->scope = (int)s;
+    }
+    v = PyDict_GetItemString(opts, "max_bytes");
+    if (v && v != Py_None) {
+        o->max_bytes = PyLong_AsUnsignedLongLong(v);
+        if (PyErr_Occurred())
+            return -1;
+    }
+    o->user_agent = opt_str(opts, "user_agent");
+    o->ca_file = opt_str(opts, "ca_file");
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static PyObject *crawl_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"seeds", "options", NULL};
+    PyObject *seeds, *opts;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O!:_Crawl", kwlist,
+                                     &PyList_Type, &seeds, &PyDict_Type, &opts))
+        return NULL;
+    ug_crawl_options o;
+    ug_crawl_options_init(&o);
+    const char **include = NULL, **exclude = NULL, **types = NULL;
+    if (read_options(opts, &o) < 0 ||
+        str_list(opts, "include", &include, &o.ninclude) < 0 ||
+        str_list(opts, "exclude", &exclude, &o.nexclude) < 0 ||
+        str_list(opts, "content_types", &types, &o.ncontent_types) < 0)
+        goto fail_lists;
+    o.include = include;
+    o.exclude = exclude;
+    o.content_types = types;
+    for (size_t i = 0; i < o.ninclude + o.nexclude; i++) {
+        const char *re = i < o.ninclude ? include[i] : exclude[i - o.ninclude];
+        char message[256];
+        if (ug_crawl_check_pattern(re, message, sizeof message)) {
+            PyErr_Format(PyExc_ValueError, "bad pattern %R: %s",
+                         PyList_GET_ITEM(PyDict_GetItemString(
+                                             opts, i < o.ninclude ? "include"
+                                                                  : "exclude"),
+                                         (Py_ssize_t)(i < o.ninclude
+                                                          ? i
+                                                          : i - o.ninclude)),
+                         message);
+            goto fail_lists;
+        }
+    }
+    PyObject *page_type = PyDict_GetItemString(opts, "page_type");
+    if (!page_type || !PyType_Check(page_type) ||
+        !PyType_IsSubtype((PyTypeObject *)page_type, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "options['page_type'] must be a tuple subclass");
+        goto fail_lists;
+    }
+    CrawlObject *self = (CrawlObject *)type->tp_alloc(type, 0);
+    if (!self)
+        goto fail_lists;
+    pthread_mutex_init(&self->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&self->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    self->page_type = (PyTypeObject *)Py_NewRef(page_type);
+    o.on_page = on_page;
+    PyObject *want_progress = PyDict_GetItemString(opts, "progress");
+    o.on_progress = want_progress && PyObject_IsTrue(want_progress) ? on_progress
+                                                                    : NULL;
+    o.ctx = self;
+    int rc = ug_crawl_new(&o, &self->crawl);
+    PyMem_Free(include);
+    PyMem_Free(exclude);
+    PyMem_Free(types);
+    if (rc) {
+        if (rc == UG_EINVAL)
+            PyErr_SetString(PyExc_ValueError, "invalid crawl options");
+        else
+            ub_raise(rc);
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(seeds); i++) {
+        PyObject *item = PyList_GET_ITEM(seeds, i);
+        const char *url = PyUnicode_Check(item) ? PyUnicode_AsUTF8(item) : NULL;
+        if (!url) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "start URLs must be str");
+            goto fail;
+        }
+        rc = ug_crawl_add_seed(self->crawl, url);
+        if (rc == UG_EURL) {
+            PyErr_Format(PyExc_ValueError, "not an http(s) URL: %R", item);
+            goto fail;
+        }
+        if (rc) {
+            ub_raise(rc);
+            goto fail;
+        }
+    }
+    if (pthread_create(&self->thread, NULL, crawl_main, self)) {
+        ub_raise(UG_ETHREAD);
+        goto fail;
+    }
+    self->started = 1;
+    return (PyObject *)self;
+fail:
+    Py_DECREF(self);
+    return NULL;
+fail_lists:
+    PyMem_Free(include);
+    PyMem_Free(exclude);
+    PyMem_Free(types);
+    return NULL;
+}
+
+static void crawl_dealloc(CrawlObject *self) {
+    PyTypeObject *tp = Py_TYPE(self);
+    Py_BEGIN_ALLOW_THREADS
+    stop_crawl(self);
+    Py_END_ALLOW_THREADS
+    ug_crawl_free(self->crawl);
+    Py_XDECREF(self->page_type);
+    while (self->head) {
+        page_record *next = self->head->next;
+        record_free(self->head);
+        self->head = next;
+    }
+    pthread_mutex_destroy(&self->lock);
+    pthread_cond_destroy(&self->cond);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+/* ---- consuming -------------------------------------------------------- */
+
+static int poll_record(void *ctx, int64_t slice_ns) {
+    CrawlObject *self = ctx;
+    uint64_t deadline = ug_clock_ns() + (uint64_t)slice_ns;
+    struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000u),
+                          .tv_nsec = (long)(deadline % 1000000000u)};
+    pthread_mutex_lock(&self->lock);
+    self->waiting = 1;
+    while (!self->head && !self->finished && !self->progress_new &&
+           ug_clock_ns() < deadline)
+        pthread_cond_timedwait(&self->cond, &self->lock, &ts);
+    self->waiting = 0;
+    int ready = self->head || self->finished || self->progress_new;
+    pthread_mutex_unlock(&self->lock);
+    return ready;
+}
+
+static PyObject *error_name(int code) {
+    const char *name;
+    switch (code) {
+    case 0: Py_RETURN_NONE;
+    case UG_EURL: name = "url"; break;
+    case UG_ENET: name = "network"; break;
+    case UG_EHTTP: name = "http"; break;
+    case UG_ETOOBIG: name = "too_big"; break;
+    case UG_EREDIRECT: name = "redirect"; break;
+    case UG_EPROTOCOL: name = "protocol"; break;
+    case UG_ETIMEDOUT: name = "timeout"; break;
+    case UG_ESCOPE: name = "type"; break;
+    case UG_ENOMEM: name = "memory"; break;
+    default: name = "error"; break;
+    }
+    return PyUnicode_FromString(name);
+}
+
+static PyObject *text(const char *s) {
+    if (!s)
+        Py_RETURN_NONE;
+    return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
+}
+
+/* Builds the ungil.Page for `p`, fields in declaration order. */
+static PyObject *to_page(CrawlObject *self, const ug_crawl_page *p) {
+    PyObject *links = PyTuple_New((Py_ssize_t)p->nlinks);
+    PyObject *counts = PyTuple_New((Py_ssize_t)p->nlinks);
+    PyObject *fields = NULL, *page = NULL;
+    for (size_t i = 0; links && counts && i < p->nlinks; i++) {
+        PyObject *u = text(p->links[i]);
+        PyObject *k = PyLong_FromUnsignedLong(p->counts[i]);
+        if (!u || !k) {
+            Py_XDECREF(u);
+            Py_XDECREF(k);
+            goto out;
+        }
+        PyTuple_SET_ITEM(links, (Py_ssize_t)i, u);
+        PyTuple_SET_ITEM(counts, (Py_ssize_t)i, k);
+    }
+    if (links && counts)
+        fields = Py_BuildValue("((nNNliNNKOONN))", (Py_ssize_t)p->index,
+                               text(p->url), text(p->final_url), p->status,
+                               p->depth, text(p->title), text(p->content_type),
+                               (unsigned long long)p->bytes, links, counts,
+                               error_name(p->error), text(p->message));
+    if (fields) /* tuple.__new__(Page, fields): no Python code runs */
+        page = PyTuple_Type.tp_new(self->page_type, fields, NULL);
+out:
+    Py_XDECREF(fields);
+    Py_XDECREF(links);
+    Py_XDECREF(counts);
+    return page;
+}
+
+static PyObject *crawl_next(CrawlObject *self) {
+    for (;;) {
+        pthread_mutex_lock(&self->lock);
+        page_record *rec = self->head;
+        if (rec) {
+            self->head = rec->next;
+            if (!self->head)
+                self->tail = NULL;
+        }
+        int finished = self->finished;
+        int rc = self->run_rc;
+        pthread_mutex_unlock(&self->lock);
+        if (rec) {
+            PyObject *page = to_page(self, &rec->p);
+            record_free(rec);
+            return page;
+        }
+        if (finished) {
+            if (rc && rc != UG_ECANCELED)
+                return ub_raise(rc);
+            return NULL; /* StopIteration */
+        }
+        int w = ub_wait(poll_record, self, 0);
+        if (w < 0) {
+            Py_BEGIN_ALLOW_THREADS
+            stop_crawl(self);
+            Py_END_ALLOW_THREADS
+            return NULL;
+        }
+        if (self->progress_new)
+            return Py_NewRef(Py_None); /* lets the caller draw progress */
+    }
+}
+
+PyDoc_STRVAR(progress_doc,
+"progress()\n--\n\n"
+"The latest progress snapshot as (pages, failed, queued, active, seen,\n"
+"depth, bytes, elapsed) and mark it seen, or None if nothing changed.");
+
+static PyObject *crawl_progress(CrawlObject *self, PyObject *unused) {
+    pthread_mutex_lock(&self->lock);
+    int fresh = self->progress_new;
+    ug_crawl_progress p = self->progress;
+    self->progress_new = 0;
+    pthread_mutex_unlock(&self->lock);
+    if (!fresh)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(nnnnniKd)", (Py_ssize_t)p.pages,
+                         (Py_ssize_t)p.failed, (Py_ssize_t)p.queued,
+                         (Py_ssize_t)p.active, (Py_ssize_t)p.seen, p.depth,
+                         (unsigned long long)p.bytes, p.elapsed_s);
+}
+
+static PyObject *crawl_close(CrawlObject *self, PyObject *unused) {
+    Py_BEGIN_ALLOW_THREADS
+    stop_crawl(self);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(graph_doc,
+"graph()\n--\n\n"
+"The link graph as an ungil.Graph, once the crawl has finished or was\n"
+"closed (then it holds what was learned); can be taken only once.");
+
+/* Joins the crawl thread if it has finished (or was stopped); raises
+ * RuntimeError and returns -1 while it still runs. */
+static int require_finished(CrawlObject *self) {
+    pthread_mutex_lock(&self->lock);
+    int finished = self->finished;
+    pthread_mutex_unlock(&self->lock);
+    if (!finished && !self->joined) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "the crawl is still running: iterate it to the end "
+                        "or close() it first");
+        return -1;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    join_crawl(self);
+    Py_END_ALLOW_THREADS
+    return 0;
+}
+
+static PyObject *crawl_graph(CrawlObject *self, PyObject *unused) {
+    if (require_finished(self) < 0)
+        return NULL;
+    ug_graph *g = ug_crawl_take_graph(self->crawl);
+    if (!g) {
+        PyErr_SetString(PyExc_RuntimeError, "the graph was already taken");
+        return NULL;
+    }
+    return ub_graph_wrap(ub_state_of_type(Py_TYPE(self)), g);
+}
+
+static PyObject *crawl_get_memory(CrawlObject *self, void *closure) {
+    if (require_finished(self) < 0)
+        return NULL;
+    return PyLong_FromSize_t(ug_crawl_memory(self->crawl));
+}
+
+static PyMethodDef crawl_methods[] = {
+    {"progress", (PyCFunction)crawl_progress, METH_NOARGS, progress_doc},
+    {"graph", (PyCFunction)crawl_graph, METH_NOARGS, graph_doc},
+    {"close", (PyCFunction)crawl_close, METH_NOARGS,
+     "close()\n--\n\nCancel the crawl and wait for it to stop."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef crawl_getset[] = {
+    {"memory", (getter)crawl_get_memory, NULL,
+     "Bytes held by the seen-set and the frontier, after the crawl.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot crawl_slots[] = {
+    {Py_tp_new, crawl_new},
+    {Py_tp_dealloc, crawl_dealloc},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, crawl_next},
+    {Py_tp_methods, crawl_methods},
+    {Py_tp_getset, crawl_getset},
+    {Py_tp_doc,
+     "_Crawl(seeds, options)\n--\n\n"
+     "Run a crawler on a native thread; iterate for page tuples (and None\n"
+     "whenever a progress snapshot is ready).  See ungil.crawl_iter."},
+    {0, NULL},
+};
+
+static PyType_Spec crawl_spec = {
+    .name = "ungil._ungil._Crawl",
+    .basicsize = sizeof(CrawlObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = crawl_slots,
+};
+
+int ub_crawl_init_type(PyObject *module, ub_state *st) {
+    PyTypeObject *tp =
+        (PyTypeObject *)PyType_FromModuleAndSpec(module, &crawl_spec, NULL);
+    if (!tp)
+        return -1;
+    int rc = PyModule_AddType(module, tp);
+    Py_DECREF(tp);
+    return rc;
+}
