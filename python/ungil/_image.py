@@ -38,10 +38,12 @@ _EXTENSIONS = {".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG",
 
 def _kernel_spec(filter):
     """What the extension takes for `filter`: a built-in name, a
-    (size, weights, scale, offset) tuple, or a PIL.ImageFilter Kernel or
+    (size, weights[, scale[, offset]]) tuple, or a PIL.ImageFilter Kernel or
     built-in filter (class or instance), read through its filterargs."""
-    if isinstance(filter, (str, tuple)):
+    if isinstance(filter, str):
         return filter
+    if isinstance(filter, tuple) and 2 <= len(filter) <= 4:
+        return filter + (None, 0)[len(filter) - 2:]  # scale None, offset 0
     if callable(filter):  # Pillow instantiates filter classes the same way
         filter = filter()
     args = getattr(filter, "filterargs", None)

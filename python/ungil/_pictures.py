@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from . import _ungil
 from ._download import _make_bar
+from ._image import _kernel_spec
 
 __all__ = ["PictureResult", "PictureResults", "download_pictures"]
 
@@ -72,22 +73,6 @@ class PictureResults(list):
     summary: dict
 
 
-def _kernel(spec):
-    """A built-in name, or (size, weights, scale or None, offset)."""
-    if isinstance(spec, str):
-        return spec
-    args = getattr(spec, "filterargs", None)
-    if args is not None:  # PIL.ImageFilter built-in (class or instance), Kernel
-        size, scale, offset, weights = args
-        return (size[0], tuple(weights), scale, offset)
-    if isinstance(spec, tuple) and 2 <= len(spec) <= 4:
-        size, weights, scale, offset = (tuple(spec) + (None, 0))[:4]
-        return (size, tuple(weights), scale, offset)
-    raise TypeError("filter must be a built-in name such as 'FIND_EDGES', a "
-                    "PIL.ImageFilter built-in or Kernel, or (size, weights"
-                    f"[, scale[, offset]]), not {spec!r}")
-
-
 def download_pictures(urls, dest, *, filter="FIND_EDGES", concurrency=64,
                       per_host=8, threads=None, format=None, trace=None,
                       retries=3, timeout=None, connect_timeout=10.0,
@@ -134,7 +119,7 @@ def download_pictures(urls, dest, *, filter="FIND_EDGES", concurrency=64,
     if not 1 <= quality <= 100:
         raise ValueError("quality must be from 1 to 100")
     options = {
-        "kernel": _kernel(filter), "concurrency": concurrency,
+        "kernel": _kernel_spec(filter), "concurrency": concurrency,
         "per_host": per_host, "threads": threads, "format": format,
         "trace": trace, "retries": retries, "timeout": timeout,
         "connect_timeout": connect_timeout, "max_bytes": max_bytes,

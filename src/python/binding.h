@@ -66,6 +66,12 @@ int ub_deadline(PyObject *timeout, uint64_t *deadline);
  * on demand.  NULL with an exception on failure. */
 ug_pool *ub_compute_pool(ub_state *st);
 
+/* Fills *k from a built-in filter name or a (size, weights, scale,
+ * offset) tuple (size an int or a (w, h) pair), converting numbers as
+ * Pillow does: double, then float32; a scale of None is the weights' sum
+ * in double, in order.  -1 with an exception on bad input. */
+int ub_parse_kernel(PyObject *spec, ug_kernel *k);
+
 /* Per-type setup, called from the module's exec slot. */
 int ub_pool_init_type(PyObject *module, ub_state *st);
 int ub_mapjob_init_type(PyObject *module, ub_state *st);

@@ -433,10 +433,7 @@ static void image_dealloc(ImageObject *self) {
 
 /* ---- kernels ---------------------------------------------------------- */
 
-/* Fills *k from a built-in name or a (size, weights, scale, offset)
- * tuple, converting numbers as Pillow does (double, then float32; a scale
- * of None is the weights' sum in double, in order). */
-static int parse_kernel(PyObject *spec, ug_kernel *k) {
+int ub_parse_kernel(PyObject *spec, ug_kernel *k) {
     if (PyUnicode_Check(spec)) {
         const char *name = PyUnicode_AsUTF8(spec);
         if (!name)
@@ -616,7 +613,7 @@ static PyObject *image_filter(ImageObject *self, PyTypeObject *defining,
     }
     ug_kernel kernel;
     unsigned threads;
-    if (parse_kernel(spec, &kernel) < 0 || parse_threads(threads_obj, &threads) < 0)
+    if (ub_parse_kernel(spec, &kernel) < 0 || parse_threads(threads_obj, &threads) < 0)
         return NULL;
     ub_state *st = ub_state_of_type(defining);
     ug_pool *pool = NULL, *own = NULL;
@@ -1098,7 +1095,7 @@ PyObject *ub_filter_files(PyObject *module, PyObject *args, PyObject *kw) {
     ug_image_batch_options_init(&call.opts);
     ug_kernel kernel;
     if (spec != Py_None) {
-        if (parse_kernel(spec, &kernel) < 0)
+        if (ub_parse_kernel(spec, &kernel) < 0)
             return NULL;
         call.opts.kernel = &kernel;
     }

@@ -91,60 +91,12 @@ static int get_u64(PyObject *opts, const char *key, uint64_t *out) {
     return PyErr_Occurred() ? -1 : 0;
 }
 
-/* The kernel: options["kernel"] is a built-in name, or a tuple (size,
- * weights, scale or None, offset) as Pillow's Kernel takes them. */
+/* The kernel: options["kernel"] as ub_parse_kernel takes it, or None. */
 static int get_kernel(PyObject *opts, ug_kernel *k) {
     PyObject *v = PyDict_GetItemString(opts, "kernel");
     if (!v || v == Py_None)
         return 0;
-    if (PyUnicode_Check(v)) {
-        const char *name = PyUnicode_AsUTF8(v);
-        if (!name)
-            return -1;
-        if (ug_kernel_builtin(name, k)) {
-            PyErr_Format(PyExc_ValueError, "unknown filter %R", v);
-            return -1;
-        }
-        return 0;
-    }
-    int size;
-    PyObject *weights, *scale;
-    float offset;
-    if (!PyArg_ParseTuple(v, "iOOf;kernel must be (size, weights, scale, offset)",
-                          &size, &weights, &scale, &offset))
-        return -1;
-    PyObject *seq = PySequence_Fast(weights, "kernel weights must be a sequence");
-    if (!seq)
-        return -1;
-    float w[25];
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    if ((size != 3 && size != 5) || n != (Py_ssize_t)size * size) {
-        Py_DECREF(seq);
-        PyErr_SetString(PyExc_ValueError,
-                        "kernel size must be 3 or 5 with size*size weights");
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        double d = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(seq, i));
-        if (d == -1.0 && PyErr_Occurred()) {
-            Py_DECREF(seq);
-            return -1;
-        }
-        w[i] = (float)d;
-    }
-    Py_DECREF(seq);
-    float s = 0;
-    if (scale != Py_None) {
-        double d = PyFloat_AsDouble(scale);
-        if (d == -1.0 && PyErr_Occurred())
-            return -1;
-        s = (float)d;
-    }
-    if (ug_kernel_init(k, size, w, scale == Py_None ? NULL : &s, offset)) {
-        PyErr_SetString(PyExc_ValueError, "invalid kernel");
-        return -1;
-    }
-    return 0;
+    return ub_parse_kernel(v, k);
 }
 
 static int read_options(PyObject *opts, ug_pictures_options *o) {
