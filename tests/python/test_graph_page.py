@@ -5,9 +5,13 @@ Each test writes a page with ungil.Graph.save, loads it from file:// in
 how many nodes it drew (data-drawn) and physics steps (data-physics-steps),
 the search box how many URLs matched (data-matches); a screenshot must show
 many pixels of the node colours; Chromium's net log must show no request
-for anything the page names, and the console no error.
+for anything the page names, and the console no error.  The last test
+drives the page like a reader over the DevTools protocol (aiohttp's
+websocket client): hover for the tooltip, drag a node, pan, wheel-zoom,
+type a search, click the physics box, switch colours.
 """
 
+import asyncio
 import json
 import os
 import random
@@ -15,6 +19,7 @@ import re
 import shutil
 import subprocess
 
+import aiohttp
 import numpy as np
 import pytest
 from PIL import Image
@@ -147,3 +152,164 @@ def test_hostile_titles_do_not_break_the_page(tmp_path, title):
     dom, err = chromium(tmp_path, page.as_uri(), "--dump-dom")
     assert attr(dom, "graph", "data-drawn") == "2"
     assert console_errors(err) == []
+
+
+# ---- interactions, driven over the DevTools protocol ----------------------
+
+class DevTools:
+    """A page of a headless Chromium, driven over its DevTools websocket."""
+
+    def __init__(self, ws):
+        self.ws, self.next_id, self.exceptions = ws, 0, []
+
+    async def send(self, method, **params):
+        self.next_id += 1
+        await self.ws.send_json({"id": self.next_id, "method": method,
+                                 "params": params})
+        while True:
+            msg = await self.ws.receive_json(timeout=30)
+            if msg.get("method") == "Runtime.exceptionThrown":
+                self.exceptions.append(msg["params"]["exceptionDetails"])
+            if msg.get("id") == self.next_id:
+                assert "error" not in msg, msg["error"]
+                return msg["result"]
+
+    async def js(self, expression):
+        out = await self.send("Runtime.evaluate", expression=expression,
+                              returnByValue=True)
+        return out["result"].get("value")
+
+    async def until(self, expression, timeout=20.0):
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            value = await self.js(expression)
+            if value:
+                return value
+            assert asyncio.get_running_loop().time() < deadline, expression
+            await asyncio.sleep(0.05)
+
+    async def mouse(self, kind, x, y, **extra):
+        await self.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, **extra)
+
+    async def drag(self, start, end):
+        await self.mouse("mousePressed", *start, button="left", buttons=1,
+                         clickCount=1)
+        for k in range(1, 5):
+            await self.mouse("mouseMoved", start[0] + (end[0] - start[0]) * k / 4,
+                             start[1] + (end[1] - start[1]) * k / 4,
+                             button="left", buttons=1)
+        await self.mouse("mouseReleased", *end, button="left", buttons=0,
+                         clickCount=1)
+
+    async def tip_at(self, point):
+        """Hovers point; returns the tooltip's text ('' when hidden)."""
+        await self.mouse("mouseMoved", point[0] + 300, point[1] + 1)
+        await self.mouse("mouseMoved", *point)
+        return await self.js("(t => t.hidden ? '' : t.textContent)"
+                             "(document.getElementById('tip'))")
+
+
+def screen_positions(graph, width, height):
+    """Where the page puts each node at first: graph_page.js's fit()."""
+    xs, ys = [n.x for n in graph.nodes], [n.y for n in graph.nodes]
+    top = 48
+    w, h = max(max(xs) - min(xs), 4), max(max(ys) - min(ys), 4)
+    scale = min(width / w, (height - top) / h) * 0.92
+    ox = width / 2 - scale * (min(xs) + max(xs)) / 2
+    oy = top + (height - top) / 2 - scale * (min(ys) + max(ys)) / 2
+    return [(x * scale + ox, y * scale + oy) for x, y in zip(xs, ys)]
+
+
+def lonely(points, k, others, radius=25):
+    return all(abs(points[k][0] - p[0]) > radius or abs(points[k][1] - p[1]) > radius
+               for j, p in enumerate(others) if j != k)
+
+
+async def drive(devtools_url, page_url, graph):
+    async with aiohttp.ClientSession() as session:
+        async with session.get(devtools_url + "/json/list") as resp:
+            targets = await resp.json()
+        ws_url = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
+        async with session.ws_connect(ws_url, max_msg_size=0) as ws:
+            page = DevTools(ws)
+            await page.send("Runtime.enable")
+            await page.send("Page.navigate", url=page_url)
+            n = len(graph)
+            await page.until(f"document.getElementById('graph')?.getAttribute('data-drawn') === '{n}'")
+            width, height = await page.js("[innerWidth, innerHeight]")
+            pos = screen_positions(graph, width, height)
+            k = next(i for i in range(n) if lonely(pos, i, pos)
+                     and 100 < pos[i][0] < width - 200 and 100 < pos[i][1] < height - 150)
+            url = graph.node(k).url
+            # Hover: the tooltip names the node's URL, title and status.
+            tip = await page.tip_at(pos[k])
+            assert url in tip and graph.node(k).title in tip
+            assert f"status {graph.node(k).status}" in tip
+            # Drag the node: it follows the mouse.
+            moved = (pos[k][0] + 60, pos[k][1] + 45)
+            await page.drag(pos[k], moved)
+            assert url in await page.tip_at(moved)
+            others = [p for j, p in enumerate(pos) if j != k]
+            if lonely([pos[k]], 0, others + [moved]):
+                assert url not in await page.tip_at(pos[k])
+            # Pan: dragging the background moves everything.
+            background = next((x, y) for x in range(width - 40, 40, -37)
+                              for y in range(height - 40, 80, -29)
+                              if all(abs(x - p[0]) > 30 or abs(y - p[1]) > 30
+                                     for p in pos + [moved]))
+            await page.drag(background, (background[0] - 90, background[1] + 30))
+            assert url in await page.tip_at((moved[0] - 90, moved[1] + 30))
+            # Wheel: zooming in far around the centre leaves nodes off screen.
+            await page.mouse("mouseWheel", width / 2, height / 2, deltaX=0, deltaY=-2500)
+            await page.until("+document.getElementById('graph').getAttribute('data-drawn') < %d" % n)
+            # Search: typing rings the matches and reports their number.
+            await page.js("document.getElementById('search').focus()")
+            await page.send("Input.insertText", text="page/1")
+            matches = sum("page/1" in node.url for node in graph.nodes)
+            await page.until(f"document.getElementById('search').dataset.matches === '{matches}'")
+            assert f"{matches} matches" in await page.js("document.getElementById('info').textContent")
+            # Physics: a real click on the checkbox starts the simulation.
+            box = await page.js("(r => [r.x + r.width / 2, r.y + r.height / 2])"
+                                "(document.getElementById('physics').getBoundingClientRect())")
+            await page.mouse("mousePressed", *box, button="left", buttons=1, clickCount=1)
+            await page.mouse("mouseReleased", *box, button="left", clickCount=1)
+            await page.until("+document.getElementById('graph').dataset.physicsSteps > 10")
+            # Colour by status: the legend switches.
+            await page.js("(s => { s.value = 'status'; s.dispatchEvent(new Event('change')); })"
+                          "(document.getElementById('colour'))")
+            await page.until("document.getElementById('legend').textContent.includes('HTTP status')")
+            return page.exceptions
+
+
+def test_interactions_over_devtools(tmp_path):
+    assert CHROMIUM, "chromium is not installed (tools/setup-system.sh installs it)"
+    g = crawl_like(30, seed=5).layout()
+    page = tmp_path / "i.html"
+    g.save(page)
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    proc = subprocess.Popen(
+        [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu",
+         f"--user-data-dir={tmp_path / 'profile'}", "--no-first-run",
+         "--disable-background-networking", "--disable-extensions",
+         "--remote-debugging-port=0", f"--window-size={WIDTH},{HEIGHT}",
+         "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        endpoint = None
+        for line in proc.stderr:  # Chromium prints the endpoint at once
+            match = re.search(r"DevTools listening on ws://([^/]+)/", line)
+            if match:
+                endpoint = "http://" + match.group(1)
+                break
+        assert endpoint, "Chromium did not open its DevTools port"
+        exceptions = asyncio.run(asyncio.wait_for(
+            drive(endpoint, page.as_uri(), g), timeout=90))
+        assert exceptions == []
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
