@@ -44,14 +44,11 @@
 #include "ungil/ungil.h"
 
 /* RECV_BUFFER: libcurl's receive buffer (its default is 16 KiB).  At 64 KiB
- * a small body (a 20 KiB picture) arrives in one recv and is written with
- * one write, instead of two of each. */
+ * a small body (a 20 KiB picture) arrives in one recv instead of two.
+ * libcurl still hands it to write_body in pieces of at most 16 KiB; gathering
+ * them to write once cost more (a copy, more memory touched) than the write
+ * it saved. */
 enum { POLL_MAX_MS = 100, SHA256_LEN = 32, RECV_BUFFER = 65536 };
-
-/* libcurl hands the body over in pieces of at most 16 KiB; each slot
- * gathers them in a buffer of this size and writes when it is full or the
- * body ends, so a small file costs one write. */
-enum { WRITE_BUFFER = 65536 };
 
 struct request {
     char *url;
@@ -79,7 +76,6 @@ struct transfer {
     struct request *req;     /* NULL when the slot is free */
     CURL *easy;
     int fd;                 /* the .part file, -1 in memory mode */
-    size_t pending;         /* body bytes held in the slot's write buffer */
     char *part;             /* "<name>.part" */
     uint64_t resume_from;   /* bytes already in .part at the start */
     uint64_t bytes;         /* body bytes, resume_from included */
@@ -117,7 +113,6 @@ struct ug_fetch {
     struct request *bad;    /* requests failing before any transfer */
 
     struct transfer *slots; /* `concurrency` of them */
-    unsigned char *wbuf;    /* file mode: WRITE_BUFFER bytes per slot */
     CURL **spare;           /* recycled easy handles */
     size_t nspare;
     unsigned active;
@@ -356,9 +351,6 @@ int ug_fetch_new(const ug_fetch_options *opts, ug_fetch **out) {
         if ((rc = ug_names_new(-1, &f->names)))
             goto fail;
         rc = UG_ENOMEM;
-        /* Pages are touched only as slots use them. */
-        if (!(f->wbuf = malloc((size_t)f->opts.concurrency * WRITE_BUFFER)))
-            goto fail;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
         rc = UG_EIO;
@@ -435,7 +427,6 @@ void ug_fetch_free(ug_fetch *f) {
     free(f->reqs);
     free(f->hosts);
     free(f->slots);
-    free(f->wbuf);
     free(f->spare);
     free(f->lanes);
     free(f->user_agent);
@@ -466,14 +457,6 @@ static int write_all(int fd, const unsigned char *data, size_t size) {
     return 0;
 }
 
-/* Writes what the slot's buffer holds to the .part file. */
-static int flush_pending(ug_fetch *f, struct transfer *t) {
-    size_t n = t->pending;
-    t->pending = 0;
-    return n ? write_all(t->fd, f->wbuf + (size_t)t->slot * WRITE_BUFFER, n)
-             : 0;
-}
-
 static size_t write_body(char *ptr, size_t size, size_t nmemb, void *arg) {
     struct transfer *t = arg;
     ug_fetch *f = t->f;
@@ -491,13 +474,8 @@ static size_t write_body(char *ptr, size_t size, size_t nmemb, void *arg) {
     if (t->sha && !EVP_DigestUpdate(t->sha, data, n))
         return abort_with(t, UG_ENOMEM, "digest failed");
     if (t->fd >= 0) {
-        if (t->pending + n <= WRITE_BUFFER) {
-            memcpy(f->wbuf + (size_t)t->slot * WRITE_BUFFER + t->pending, data,
-                   n);
-            t->pending += n;
-        } else if (flush_pending(f, t) || write_all(t->fd, data, n)) {
+        if (write_all(t->fd, data, n))
             return abort_with(t, UG_EIO, strerror(errno));
-        }
     } else if (!f->opts.drop_bodies) {
         size_t have = (size_t)t->bytes;
         if (have + n > t->cap) {
@@ -898,9 +876,7 @@ static int finish_file(ug_fetch *f, struct transfer *t, const char **message) {
         }
     }
     if (t->fd >= 0) {
-        int rc = flush_pending(f, t);
-        if (close(t->fd))
-            rc = -1;
+        int rc = close(t->fd);
         t->fd = -1;
         if (rc) {
             *message = strerror(errno);
@@ -935,16 +911,13 @@ static int finish_file(ug_fetch *f, struct transfer *t, const char **message) {
  * transfer broke off; `error` 0 for a cancel).  A 404, a checksum or size
  * failure leaves nothing worth continuing. */
 static void drop_part(ug_fetch *f, struct transfer *t, int error) {
-    bool resumable = error == 0 || error == UG_ENET ||
-                     error == UG_ETIMEDOUT || error == UG_EPROTOCOL;
-    bool keep = f->opts.resume && resumable && t->bytes > 0;
     if (t->fd >= 0) {
-        if (keep)
-            flush_pending(f, t); /* a short write leaves a shorter .part */
         close(t->fd);
         t->fd = -1;
     }
-    if (t->part && !keep)
+    bool resumable = error == 0 || error == UG_ENET ||
+                     error == UG_ETIMEDOUT || error == UG_EPROTOCOL;
+    if (t->part && !(f->opts.resume && resumable && t->bytes > 0))
         unlinkat(f->dirfd, t->part, 0);
 }
 
@@ -1007,7 +980,6 @@ static void finish(ug_fetch *f, struct transfer *t, CURLcode cc) {
         report(f, r, t, error, message, NULL);
         break;
     case RESTART:
-        t->pending = 0;
         if (t->fd >= 0 && ftruncate(t->fd, 0) == 0)
             r->attempts--; /* not the server's fault: a free attempt */
         delay(f, r, ug_clock_ns());
