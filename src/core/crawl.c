@@ -1,4 +1,4 @@
-/* crawl.c - the crawler: levels, politeness, streaming parse, the graph.
+/* crawl.c - the crawler: levels, hosts and politeness, starting pages.
  *
  * The run is a loop over breadth-first levels.  For each level:
  *   1. robots: every host of the level not met before gets its robots.txt
@@ -6,11 +6,11 @@
  *   2. finalise: the level's URLs, in order, are checked against robots
  *      and the page budget, and threaded into per-host queues;
  *   3. drive: pages start when a global slot and a slot of their host are
- *      free and the host's delay has passed (dispatch(), called again from
- *      every completion and from the engine's 50 ms progress tick); each
- *      body streams into an HTML parser as it arrives (on_data); at
- *      completion the page becomes a graph node with edges to its links,
- *      and its followable links are kept, per page, for the barrier;
+ *      free and the host's delay has passed (ug__crawl_dispatch(), called
+ *      again from every completion and every turn of the engine's loop);
+ *      crawl_page.c streams each body into an HTML parser and, one engine
+ *      turn after completion, makes the page a graph node with edges to
+ *      its links, keeping its followable links for the barrier;
  *   4. barrier: the next level is built from those links, page by page in
  *      level order, each URL kept if new to the seen-set and under the
  *      query-variant guard.
@@ -461,9 +461,9 @@ static int drive(ug_crawl *c) {
             continue;
         }
         int rc = ug_fetch_run(c->fetch, c->cancel);
+        ug__crawl_flush(c); /* the pages of the engine's last turns */
         if (rc)
             return rc;
-        ug__crawl_flush(c); /* the pages of the engine's last turns */
     }
 }
 
