@@ -66,7 +66,7 @@ void ug_crawl_options_init(ug_crawl_options *o) {
     o->progress_interval_ms = 200;
 }
 
-static char *dup_or_null(const char *s, bool *failed) {
+char *ug__crawl_strdup(const char *s, bool *failed) {
     if (!s)
         return NULL;
     char *copy = strdup(s);
@@ -86,9 +86,9 @@ int ug_crawl_new(const ug_crawl_options *opts, ug_crawl **out) {
         return UG_ENOMEM;
     c->o = *opts;
     bool failed = false;
-    c->user_agent = dup_or_null(opts->user_agent ? opts->user_agent
+    c->user_agent = ug__crawl_strdup(opts->user_agent ? opts->user_agent
                                                  : UG_CRAWL_USER_AGENT, &failed);
-    c->ca_file = dup_or_null(opts->ca_file, &failed);
+    c->ca_file = ug__crawl_strdup(opts->ca_file, &failed);
     c->o.user_agent = c->user_agent;
     c->o.ca_file = c->ca_file;
     c->o.include = c->o.exclude = NULL;
@@ -102,7 +102,7 @@ int ug_crawl_new(const ug_crawl_options *opts, ug_crawl **out) {
                 rc = UG_EINVAL;
                 goto fail;
             }
-            c->content_types[i] = dup_or_null(opts->content_types[i], &failed);
+            c->content_types[i] = ug__crawl_strdup(opts->content_types[i], &failed);
         }
     }
     if (failed)

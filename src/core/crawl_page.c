@@ -56,6 +56,7 @@ void ug__crawl_job_free(struct job *j) {
     free(j);
 }
 
+/* ---- content types ------------------------------------------------------ */
 
 static bool accepted_type(ug_crawl *c, const char *type) {
     if (!c->o.ncontent_types)
@@ -74,7 +75,6 @@ static bool is_html(const char *type) {
     return !strncasecmp(type, "text/html", 9) ||
            !strncasecmp(type, "application/xhtml+xml", 21);
 }
-
 
 /* ---- engine callbacks -------------------------------------------------- */
 
@@ -309,15 +309,6 @@ static void page_done(ug_crawl *c, struct job *j) {
     c->failed += error != 0;
 }
 
-static char *dup_or_null(const char *s, bool *failed) {
-    if (!s)
-        return NULL;
-    char *copy = strdup(s);
-    if (!copy)
-        *failed = true;
-    return copy;
-}
-
 /* Keeps what the page's graph work needs from the engine's result (valid
  * only during on_done) and queues the page, stamped with this tick. */
 static int defer_page(ug_crawl *c, struct job *j, const ug_fetch_result *r) {
@@ -325,12 +316,11 @@ static int defer_page(ug_crawl *c, struct job *j, const ug_fetch_result *r) {
     j->status = r->status;
     j->bytes = r->bytes;
     j->error = r->error;
-    j->final_url = dup_or_null(r->final_url, &failed);
-    j->content_type = dup_or_null(r->content_type, &failed);
-    j->message = dup_or_null(r->message, &failed);
+    j->final_url = ug__crawl_strdup(r->final_url, &failed);
+    j->content_type = ug__crawl_strdup(r->content_type, &failed);
+    j->message = ug__crawl_strdup(r->message, &failed);
     if (failed)
         return UG_ENOMEM;
-    j->finished = true;
     j->tick = c->tick;
     j->done_next = NULL;
     if (c->done_tail)

@@ -46,7 +46,6 @@ struct job {
 
     /* A finished page waiting for its graph work (see crawl_page.c): the
      * engine's result, copied, and the tick it finished in. */
-    bool finished;
     uint64_t tick;
     long status;
     uint64_t bytes;
@@ -105,6 +104,9 @@ static inline void ug__crawl_fail(ug_crawl *c, int rc) {
 }
 
 /* crawl.c */
+
+/* A copy of s (NULL for NULL); sets *failed when memory runs out. */
+char *ug__crawl_strdup(const char *s, bool *failed);
 
 /* Records whether graph node i may be followed.  0 or UG_ENOMEM. */
 int ug__crawl_set_followable(ug_crawl *c, size_t i, bool yes);
