@@ -21,8 +21,10 @@ tree, so breadth-first reaches every page, plus random cross links).
    Target: ungil >= 20x Scrapy's pages/s.
 
 2. Latency: the same site from a Python asyncio server in a process of its
-   own (site_server.py --latency 0.05: 50 ms before every response), ungil
-   at concurrency 64.  The ideal time of a breadth-first crawl is one
+   own (site_server.py --latency 0.05: 50 ms before every response; an
+   asyncio Protocol with every response prepared and one timer per
+   request, a few microseconds of server CPU per request), ungil at
+   concurrency 64.  The ideal time of a breadth-first crawl is one
    latency per round of 64 requests, level by level, since a level's links
    are only known when its pages are in:  ideal = sum over depth levels d
    of ceil(pages_d / 64) * 50 ms.  (pages / 64 * 50 ms, without levels,
