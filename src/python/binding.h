@@ -72,6 +72,20 @@ ug_pool *ub_compute_pool(ub_state *st);
  * in double, in order.  -1 with an exception on bad input. */
 int ub_parse_kernel(PyObject *spec, ug_kernel *k);
 
+/* Reading one key of a job's options dict (options.c): a missing key or
+ * None keeps *out; a bad value raises and returns -1. */
+/* An int from 0 to `max` ("KEY is too large" above). */
+int ub_opt_ulong(PyObject *opts, const char *key, unsigned long max,
+                 unsigned long *out);
+int ub_opt_uint(PyObject *opts, const char *key, unsigned max, unsigned *out);
+/* Any int that fits in 64 bits unsigned. */
+int ub_opt_u64(PyObject *opts, const char *key, uint64_t *out);
+/* Seconds from 0 to 4e6 into milliseconds, at least 1 for any positive. */
+int ub_opt_ms(PyObject *opts, const char *key, unsigned *out);
+/* A borrowed UTF-8 view of a str value, or NULL (missing, None, not a str,
+ * or an error set by the conversion). */
+const char *ub_opt_str(PyObject *opts, const char *key);
+
 /* Per-type setup, called from the module's exec slot. */
 int ub_pool_init_type(PyObject *module, ub_state *st);
 int ub_mapjob_init_type(PyObject *module, ub_state *st);

@@ -116,77 +116,36 @@ static void stop_engine(DownloadObject *self) {
 
 /* ---- construction ----------------------------------------------------- */
 
-static int get_uint(PyObject *opts, const char *key, unsigned *out) {
-    PyObject *v = PyDict_GetItemString(opts, key);
-    if (!v || v == Py_None)
-        return 0;
-    unsigned long x = PyLong_AsUnsignedLong(v);
-    if (x == (unsigned long)-1 && PyErr_Occurred())
-        return -1;
-    if (x > 0xFFFFFFFFul) {
-        PyErr_Format(PyExc_ValueError, "%s is too large", key);
-        return -1;
-    }
-    *out = (unsigned)x;
-    return 0;
-}
-
-/* Seconds (float) to whole milliseconds, at least 1 for any positive value. */
-static int get_ms(PyObject *opts, const char *key, unsigned *out) {
-    PyObject *v = PyDict_GetItemString(opts, key);
-    if (!v || v == Py_None)
-        return 0;
-    double s = PyFloat_AsDouble(v);
-    if (s == -1.0 && PyErr_Occurred())
-        return -1;
-    if (!(s >= 0) || s > 4e6) {
-        PyErr_Format(PyExc_ValueError, "%s must be between 0 and 4e6 seconds",
-                     key);
-        return -1;
-    }
-    *out = s > 0 && s < 0.001 ? 1 : (unsigned)(s * 1000);
-    return 0;
-}
-
-static const char *opt_str(PyObject *opts, const char *key) {
-    PyObject *v = PyDict_GetItemString(opts, key);
-    return v && PyUnicode_Check(v) ? PyUnicode_AsUTF8(v) : NULL;
-}
-
 static int read_options(PyObject *opts, ug_fetch_options *o) {
     unsigned tmp = 0;
-    if (get_uint(opts, "concurrency", &o->concurrency) ||
-        get_uint(opts, "per_host", &o->per_host) ||
-        get_uint(opts, "retries", &o->retries) ||
-        get_uint(opts, "max_redirects", &o->max_redirects) ||
-        get_ms(opts, "backoff", &o->backoff_ms) ||
-        get_ms(opts, "backoff_max", &o->backoff_max_ms) ||
-        get_ms(opts, "connect_timeout", &o->connect_timeout_ms) ||
-        get_ms(opts, "timeout", &o->timeout_ms) ||
-        get_uint(opts, "low_speed_bytes", &o->low_speed_bytes) ||
-        get_uint(opts, "low_speed_time", &o->low_speed_s) ||
-        get_uint(opts, "retry_after_max", &o->retry_after_max_s) ||
-        get_uint(opts, "content_disposition", &tmp))
+    if (ub_opt_uint(opts, "concurrency", UINT_MAX, &o->concurrency) ||
+        ub_opt_uint(opts, "per_host", UINT_MAX, &o->per_host) ||
+        ub_opt_uint(opts, "retries", UINT_MAX, &o->retries) ||
+        ub_opt_uint(opts, "max_redirects", UINT_MAX, &o->max_redirects) ||
+        ub_opt_ms(opts, "backoff", &o->backoff_ms) ||
+        ub_opt_ms(opts, "backoff_max", &o->backoff_max_ms) ||
+        ub_opt_ms(opts, "connect_timeout", &o->connect_timeout_ms) ||
+        ub_opt_ms(opts, "timeout", &o->timeout_ms) ||
+        ub_opt_uint(opts, "low_speed_bytes", UINT_MAX, &o->low_speed_bytes) ||
+        ub_opt_uint(opts, "low_speed_time", UINT_MAX, &o->low_speed_s) ||
+        ub_opt_uint(opts, "retry_after_max", UINT_MAX, &o->retry_after_max_s) ||
+        ub_opt_uint(opts, "content_disposition", UINT_MAX, &tmp))
         return -1;
     o->content_disposition = tmp != 0;
     tmp = 0;
-    if (get_uint(opts, "resume", &tmp))
+    if (ub_opt_uint(opts, "resume", UINT_MAX, &tmp))
         return -1;
     o->resume = tmp != 0;
-    PyObject *v = PyDict_GetItemString(opts, "max_bytes");
-    if (v && v != Py_None) {
-        o->max_bytes = PyLong_AsUnsignedLongLong(v);
-        if (PyErr_Occurred())
-            return -1;
-    }
-    v = PyDict_GetItemString(opts, "max_header_bytes");
+    if (ub_opt_u64(opts, "max_bytes", &o->max_bytes))
+        return -1;
+    PyObject *v = PyDict_GetItemString(opts, "max_header_bytes");
     if (v && v != Py_None) {
         o->max_header_bytes = PyLong_AsSize_t(v);
         if (PyErr_Occurred())
             return -1;
     }
-    o->user_agent = opt_str(opts, "user_agent");
-    o->ca_file = opt_str(opts, "ca_file");
+    o->user_agent = ub_opt_str(opts, "user_agent");
+    o->ca_file = ub_opt_str(opts, "ca_file");
     return PyErr_Occurred() ? -1 : 0;
 }
 
