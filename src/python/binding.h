@@ -17,6 +17,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -85,6 +86,20 @@ int ub_opt_ms(PyObject *opts, const char *key, unsigned *out);
 /* A borrowed UTF-8 view of a str value, or NULL (missing, None, not a str,
  * or an error set by the conversion). */
 const char *ub_opt_str(PyObject *opts, const char *key);
+
+/* A borrowed UTF-8 view of `item`, the i-th of the list named `what`;
+ * raises TypeError for a non-str and ValueError for an embedded NUL (which
+ * C would silently cut the string at). */
+int ub_utf8_item(PyObject *item, const char *what, Py_ssize_t i,
+                 const char **out);
+
+/* A new reference to the str path `dir` ending in '/' (the prefix that
+ * result paths are joined to), or NULL with an exception. */
+PyObject *ub_dir_prefix(PyObject *dir);
+
+/* Initialises `cond` to time out on CLOCK_MONOTONIC (cond.c), the clock of
+ * ug_clock_ns and of the binding's wait deadlines. */
+void ub_cond_init_monotonic(pthread_cond_t *cond);
 
 /* Per-type setup, called from the module's exec slot. */
 int ub_pool_init_type(PyObject *module, ub_state *st);

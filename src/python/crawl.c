@@ -257,11 +257,7 @@ static PyObject *crawl_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     if (!self)
         goto fail_lists;
     pthread_mutex_init(&self->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&self->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    ub_cond_init_monotonic(&self->cond);
     self->page_type = (PyTypeObject *)Py_NewRef(page_type);
     o.on_page = on_page;
     PyObject *want_progress = PyDict_GetItemString(opts, "progress");

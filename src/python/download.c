@@ -149,34 +149,13 @@ static int read_options(PyObject *opts, ug_fetch_options *o) {
     return PyErr_Occurred() ? -1 : 0;
 }
 
-/* A borrowed UTF-8 view of `item`, refusing non-str and embedded NULs
- * (which C would silently cut the string at). */
-static int utf8_of(PyObject *item, const char *what, Py_ssize_t i,
-                   const char **out) {
-    if (!PyUnicode_Check(item)) {
-        PyErr_Format(PyExc_TypeError, "%s[%zd] must be a str, not %.100s", what,
-                     i, Py_TYPE(item)->tp_name);
-        return -1;
-    }
-    Py_ssize_t size;
-    *out = PyUnicode_AsUTF8AndSize(item, &size);
-    if (!*out)
-        return -1;
-    if ((size_t)size != strlen(*out)) {
-        PyErr_Format(PyExc_ValueError, "%s[%zd] contains a NUL character",
-                     what, i);
-        return -1;
-    }
-    return 0;
-}
-
 /* Item i of `seq` (a list, or None for "no values"); NULL for None. */
 static int item_str(PyObject *seq, Py_ssize_t i, const char *what,
                     const char **out) {
     *out = NULL;
     if (seq == Py_None || PyList_GET_ITEM(seq, i) == Py_None)
         return 0;
-    return utf8_of(PyList_GET_ITEM(seq, i), what, i, out);
+    return ub_utf8_item(PyList_GET_ITEM(seq, i), what, i, out);
 }
 
 static PyObject *download_new(PyTypeObject *type, PyObject *args,
@@ -208,11 +187,7 @@ static PyObject *download_new(PyTypeObject *type, PyObject *args,
         return NULL;
     }
     pthread_mutex_init(&self->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&self->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    ub_cond_init_monotonic(&self->cond);
     self->total = n;
     PyObject *result_type = PyDict_GetItemString(opts, "result_type");
     if (!result_type || !PyType_Check(result_type) ||
@@ -230,11 +205,8 @@ static PyObject *download_new(PyTypeObject *type, PyObject *args,
             Py_XDECREF(fs);
             goto fail;
         }
-        Py_ssize_t len = PyUnicode_GET_LENGTH(fs);
-        int slash = len && PyUnicode_READ_CHAR(fs, len - 1) == '/';
-        self->dest_prefix = slash ? fs : PyUnicode_FromFormat("%U/", fs);
-        if (!slash)
-            Py_DECREF(fs);
+        self->dest_prefix = ub_dir_prefix(fs);
+        Py_DECREF(fs);
         if (!self->dest_prefix)
             goto fail;
     }
@@ -262,7 +234,7 @@ static PyObject *download_new(PyTypeObject *type, PyObject *args,
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         const char *u, *name, *sum;
-        if (utf8_of(PyList_GET_ITEM(urls, i), "urls", i, &u) < 0 ||
+        if (ub_utf8_item(PyList_GET_ITEM(urls, i), "urls", i, &u) < 0 ||
             item_str(names, i, "names", &name) < 0 ||
             item_str(sums, i, "sha256", &sum) < 0)
             goto fail;

@@ -266,11 +266,7 @@ PyObject *ub_mapjob_new(ub_state *st, ub_pool_object *pool, PyObject *owner,
     job->label = job->trace ? ub_label_for(job->trace, fn) : 0;
     atomic_init(&job->completions, 0);
     atomic_init(&job->waiting, 0);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&job->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    ub_cond_init_monotonic(&job->cond);
     pthread_mutex_init(&job->lock, NULL);
     PyObject_GC_Track(job);
     if (!job->ring) {

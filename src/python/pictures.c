@@ -134,14 +134,8 @@ static PyObject *pictures_new(PyTypeObject *type, PyObject *args, PyObject *kw) 
         return NULL;
     }
     pthread_mutex_init(&self->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&self->cond, &ca);
-    pthread_condattr_destroy(&ca);
-    Py_ssize_t len = PyUnicode_GET_LENGTH(fs);
-    int slash = len && PyUnicode_READ_CHAR(fs, len - 1) == '/';
-    self->dest_prefix = slash ? Py_NewRef(fs) : PyUnicode_FromFormat("%U/", fs);
+    ub_cond_init_monotonic(&self->cond);
+    self->dest_prefix = ub_dir_prefix(fs);
     Py_DECREF(fs);
     if (!self->dest_prefix)
         goto fail;
@@ -166,20 +160,9 @@ static PyObject *pictures_new(PyTypeObject *type, PyObject *args, PyObject *kw) 
     }
     Py_ssize_t n = PyList_GET_SIZE(urls);
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PyList_GET_ITEM(urls, i);
-        Py_ssize_t size;
-        const char *u = PyUnicode_Check(item) ? PyUnicode_AsUTF8AndSize(item, &size)
-                                              : NULL;
-        if (!u) {
-            if (!PyErr_Occurred())
-                PyErr_Format(PyExc_TypeError, "urls[%zd] must be a str, not %.100s",
-                             i, Py_TYPE(item)->tp_name);
+        const char *u;
+        if (ub_utf8_item(PyList_GET_ITEM(urls, i), "urls", i, &u) < 0)
             goto fail;
-        }
-        if ((size_t)size != strlen(u)) {
-            PyErr_Format(PyExc_ValueError, "urls[%zd] contains a NUL character", i);
-            goto fail;
-        }
         long idx = ug_pictures_add(self->job, u);
         if (idx < 0) {
             ub_raise((int)idx);
