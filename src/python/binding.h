@@ -101,6 +101,10 @@ PyObject *ub_dir_prefix(PyObject *dir);
  * ug_clock_ns and of the binding's wait deadlines. */
 void ub_cond_init_monotonic(pthread_cond_t *cond);
 
+/* Creates the heap type of `spec` for `module` and adds it to the module
+ * (for types the module state need not keep).  Returns 0 or -1. */
+int ub_add_type(PyObject *module, PyType_Spec *spec);
+
 /* Per-type setup, called from the module's exec slot. */
 int ub_pool_init_type(PyObject *module, ub_state *st);
 int ub_mapjob_init_type(PyObject *module, ub_state *st);

@@ -536,11 +536,5 @@ static PyType_Spec crawl_spec = {
 };
 
 int ub_crawl_init_type(PyObject *module, ub_state *st) {
-    PyTypeObject *tp =
-        (PyTypeObject *)PyType_FromModuleAndSpec(module, &crawl_spec, NULL);
-    if (!tp)
-        return -1;
-    int rc = PyModule_AddType(module, tp);
-    Py_DECREF(tp);
-    return rc;
+    return ub_add_type(module, &crawl_spec);
 }

@@ -443,11 +443,5 @@ static PyType_Spec download_spec = {
 };
 
 int ub_download_init_type(PyObject *module, ub_state *st) {
-    PyTypeObject *tp =
-        (PyTypeObject *)PyType_FromModuleAndSpec(module, &download_spec, NULL);
-    if (!tp)
-        return -1;
-    int rc = PyModule_AddType(module, tp);
-    Py_DECREF(tp);
-    return rc;
+    return ub_add_type(module, &download_spec);
 }

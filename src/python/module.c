@@ -194,6 +194,16 @@ uint32_t ub_label_for(ug_trace *trace, PyObject *fn) {
     return id;
 }
 
+int ub_add_type(PyObject *module, PyType_Spec *spec) {
+    PyTypeObject *tp =
+        (PyTypeObject *)PyType_FromModuleAndSpec(module, spec, NULL);
+    if (!tp)
+        return -1;
+    int rc = PyModule_AddType(module, tp);
+    Py_DECREF(tp);
+    return rc;
+}
+
 /* ---- the module ------------------------------------------------------- */
 
 static int module_exec(PyObject *module) {

@@ -387,11 +387,5 @@ static PyType_Spec pictures_spec = {
 };
 
 int ub_pictures_init_type(PyObject *module, ub_state *st) {
-    PyTypeObject *tp =
-        (PyTypeObject *)PyType_FromModuleAndSpec(module, &pictures_spec, NULL);
-    if (!tp)
-        return -1;
-    int rc = PyModule_AddType(module, tp);
-    Py_DECREF(tp);
-    return rc;
+    return ub_add_type(module, &pictures_spec);
 }
