@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "ungil/ungil.h"
 
@@ -100,6 +101,10 @@ PyObject *ub_dir_prefix(PyObject *dir);
 /* Initialises `cond` to time out on CLOCK_MONOTONIC (cond.c), the clock of
  * ug_clock_ns and of the binding's wait deadlines. */
 void ub_cond_init_monotonic(pthread_cond_t *cond);
+
+/* The time `slice_ns` from now, for pthread_cond_timedwait on such a
+ * condition variable; also stores it as a ug_clock_ns time in *deadline. */
+struct timespec ub_cond_deadline(int64_t slice_ns, uint64_t *deadline);
 
 /* Creates the heap type of `spec` for `module` and adds it to the module
  * (for types the module state need not keep).  Returns 0 or -1. */

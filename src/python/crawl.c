@@ -331,9 +331,8 @@ static void crawl_dealloc(CrawlObject *self) {
 
 static int poll_record(void *ctx, int64_t slice_ns) {
     CrawlObject *self = ctx;
-    uint64_t deadline = ug_clock_ns() + (uint64_t)slice_ns;
-    struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000u),
-                          .tv_nsec = (long)(deadline % 1000000000u)};
+    uint64_t deadline;
+    struct timespec ts = ub_cond_deadline(slice_ns, &deadline);
     pthread_mutex_lock(&self->lock);
     self->waiting = 1;
     while (!self->head && !self->finished && !self->progress_new &&

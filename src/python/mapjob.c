@@ -296,9 +296,8 @@ struct wait_ctx {
 static int poll_completion(void *arg, int64_t slice_ns) {
     struct wait_ctx *w = arg;
     MapJob *job = w->job;
-    uint64_t deadline = ug_clock_ns() + (uint64_t)slice_ns;
-    struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000u),
-                          .tv_nsec = (long)(deadline % 1000000000u)};
+    uint64_t deadline;
+    struct timespec ts = ub_cond_deadline(slice_ns, &deadline);
     pthread_mutex_lock(&job->lock);
     atomic_fetch_add(&job->waiting, 1);
     while (atomic_load(&job->completions) == w->seen &&

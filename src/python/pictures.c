@@ -201,9 +201,8 @@ static void pictures_dealloc(PicturesObject *self) {
 
 static int poll_finished(void *ctx, int64_t slice_ns) {
     PicturesObject *self = ctx;
-    uint64_t deadline = ug_clock_ns() + (uint64_t)slice_ns;
-    struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000u),
-                          .tv_nsec = (long)(deadline % 1000000000u)};
+    uint64_t deadline;
+    struct timespec ts = ub_cond_deadline(slice_ns, &deadline);
     pthread_mutex_lock(&self->lock);
     while (!self->finished && ug_clock_ns() < deadline)
         pthread_cond_timedwait(&self->cond, &self->lock, &ts);
