@@ -64,6 +64,10 @@ int ub_wait(int (*poll)(void *ctx, int64_t slice_ns), void *ctx,
  * for ub_wait (0 = none).  Returns -1 with an exception for bad values. */
 int ub_deadline(PyObject *timeout, uint64_t *deadline);
 
+/* A new pool of `workers` threads (0: one per CPU) named `name`, created
+ * with the GIL released; NULL with an exception on failure. */
+ug_pool *ub_new_pool(unsigned workers, const char *name);
+
 /* The compute pool of the module state, created or (after fork) recreated
  * on demand.  NULL with an exception on failure. */
 ug_pool *ub_compute_pool(ub_state *st);
