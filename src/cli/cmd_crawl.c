@@ -19,7 +19,6 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -74,24 +73,14 @@ static void usage(FILE *out) {
           out);
 }
 
-static void human(char *buf, size_t size, double n) {
-    const char *units[] = {"B", "kB", "MB", "GB", "TB"};
-    int u = 0;
-    while (n >= 1000 && u < 4) {
-        n /= 1000;
-        u++;
-    }
-    snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", n, units[u]);
-}
-
 static void on_progress(void *ctx, const ug_crawl_progress *p) {
     struct crawl_state *st = ctx;
     if (!st->tty || st->quiet)
         return;
     char bytes[32];
-    human(bytes, sizeof bytes, (double)p->bytes);
+    cli_human(bytes, sizeof bytes, (double)p->bytes);
     double rate = p->elapsed_s > 0 ? (double)p->pages / p->elapsed_s : 0;
-    fprintf(stderr, "\r\033[K[depth %d] %zu pages, %zu queued, %zu active, "
+    fprintf(stderr, CLI_CLEAR_LINE "[depth %d] %zu pages, %zu queued, %zu active, "
                     "%s, %.0f pages/s%s",
             p->depth, p->pages, p->queued, p->active, bytes, rate,
             p->failed ? "  (some failed)" : "");
@@ -115,36 +104,13 @@ static void on_page(void *ctx, const ug_crawl_page *p) {
     if (!st->list)
         return;
     if (st->tty && !st->quiet)
-        fputs("\r\033[K", stderr);
+        fputs(CLI_CLEAR_LINE, stderr);
     printf("%ld\t%d\t", p->status, p->depth);
     print_field(p->url);
     putchar('\t');
     print_field(p->title ? p->title : (p->error ? p->message : ""));
     putchar('\n');
     fflush(stdout);
-}
-
-/* Parses a count from `min` to `max` for option `opt`. */
-static int parse_count(const char *opt, const char *s, uint64_t min,
-                       uint64_t max, uint64_t *out) {
-    if (cli_parse_u64(s, out) || *out < min || *out > max) {
-        fprintf(stderr, "ungil crawl: %s needs a number from %llu to %llu, "
-                        "not '%s'\n", opt, (unsigned long long)min,
-                (unsigned long long)max, s);
-        return -1;
-    }
-    return 0;
-}
-
-static int parse_seconds(const char *opt, const char *s, unsigned *ms) {
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v >= 0) || v > 4e6) {
-        fprintf(stderr, "ungil crawl: %s needs seconds, not '%s'\n", opt, s);
-        return -1;
-    }
-    *ms = v > 0 && v < 0.001 ? 1 : (unsigned)(v * 1000);
-    return 0;
 }
 
 static int add_pattern(const char *opt, const char *re, const char **list,
@@ -168,7 +134,7 @@ static void summary(const struct crawl_state *st, const ug_graph *g,
     fprintf(stderr, "%zu pages in %.2f s (%.0f pages/s), ", st->pages, secs,
             secs > 0 ? (double)st->pages / secs : 0);
     char bytes[32];
-    human(bytes, sizeof bytes, (double)st->bytes);
+    cli_human(bytes, sizeof bytes, (double)st->bytes);
     fprintf(stderr, "%s; graph: %zu nodes, %zu edges\n  status:", bytes,
             ug_graph_node_count(g), ug_graph_edge_count(g));
     for (int s = 1; s < NSTATUS; s++)
@@ -213,22 +179,23 @@ int cmd_crawl(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "n:d:j:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'n':
-            if (parse_count("--max-pages", optarg, 0, SIZE_MAX, &v))
+            if (cli_parse_count("crawl", "--max-pages", optarg, 0, SIZE_MAX,
+                                &v))
                 return CLI_USAGE;
             o.max_pages = (size_t)v;
             break;
         case 'd':
-            if (parse_count("--depth", optarg, 0, 1000000, &v))
+            if (cli_parse_count("crawl", "--depth", optarg, 0, 1000000, &v))
                 return CLI_USAGE;
             o.max_depth = (int)v;
             break;
         case 'j':
-            if (parse_count("-j", optarg, 1, 100000, &v))
+            if (cli_parse_count("crawl", "-j", optarg, 1, 100000, &v))
                 return CLI_USAGE;
             o.concurrency = (unsigned)v;
             break;
         case 'H':
-            if (parse_count("--per-host", optarg, 1, 100000, &v))
+            if (cli_parse_count("crawl", "--per-host", optarg, 1, 100000, &v))
                 return CLI_USAGE;
             o.per_host = (unsigned)v;
             break;
@@ -258,19 +225,18 @@ int cmd_crawl(int argc, char **argv) {
             o.user_agent = optarg;
             break;
         case 'D':
-            if (parse_seconds("--delay", optarg, &o.delay_ms))
+            if (cli_parse_seconds("crawl", "--delay", optarg, true,
+                                  &o.delay_ms))
                 return CLI_USAGE;
             break;
         case 't':
-            if (parse_seconds("--timeout", optarg, &o.timeout_ms))
+            if (cli_parse_seconds("crawl", "--timeout", optarg, true,
+                                  &o.timeout_ms))
                 return CLI_USAGE;
             break;
         case 'm':
-            if (cli_parse_u64(optarg, &o.max_bytes) || !o.max_bytes) {
-                fprintf(stderr, "ungil crawl: --max-size needs bytes, not "
-                                "'%s'\n", optarg);
+            if (cli_parse_bytes("crawl", "--max-size", optarg, &o.max_bytes))
                 return CLI_USAGE;
-            }
             break;
         case 'h' + 256:
         case 'g':
@@ -328,7 +294,7 @@ int cmd_crawl(int argc, char **argv) {
     rc = ug_crawl_run(crawl, cancel);
     double secs = (ug_clock_ns() - start) / 1e9;
     if (st.tty && !st.quiet)
-        fputs("\r\033[K", stderr);
+        fputs(CLI_CLEAR_LINE, stderr);
     if (rc == UG_ECANCELED) {
         fprintf(stderr, "ungil crawl: interrupted after %zu pages\n", st.pages);
         status = CLI_INTERRUPTED;

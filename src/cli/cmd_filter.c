@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -62,22 +61,9 @@ static void on_done(void *ctx, const ug_image_batch_result *r) {
         st->failed++;
     if (!st->tty || st->quiet)
         return;
-    fprintf(stderr, "\r\033[K[%zu/%zu]%s", st->done, st->total,
+    fprintf(stderr, CLI_CLEAR_LINE "[%zu/%zu]%s", st->done, st->total,
             st->failed ? "  (some failed)" : "");
     fflush(stderr);
-}
-
-/* Parses a number from `min` to `max` for option `opt`. */
-static int parse_range(const char *opt, const char *s, unsigned min,
-                       unsigned max, unsigned *out) {
-    uint64_t v;
-    if (cli_parse_u64(s, &v) || v < min || v > max) {
-        fprintf(stderr, "ungil filter: %s needs a number from %u to %u, not "
-                        "'%s'\n", opt, min, max, s);
-        return -1;
-    }
-    *out = (unsigned)v;
-    return 0;
 }
 
 int cmd_filter(int argc, char **argv) {
@@ -104,27 +90,25 @@ int cmd_filter(int argc, char **argv) {
             dir = optarg;
             break;
         case 'j':
-            if (parse_range("-j", optarg, 1, 4096, &jobs))
+            if (cli_parse_unsigned("filter", "-j", optarg, 1, 4096, &jobs))
                 return CLI_USAGE;
             break;
         case 'f':
-            if (!strcasecmp(optarg, "jpeg") || !strcasecmp(optarg, "jpg")) {
-                o.format = UG_FORMAT_JPEG;
-            } else if (!strcasecmp(optarg, "png")) {
-                o.format = UG_FORMAT_PNG;
-            } else {
+            if (cli_parse_format(optarg, &o.format)) {
                 fprintf(stderr, "ungil filter: --format is jpeg or png, not "
                                 "'%s'\n", optarg);
                 return CLI_USAGE;
             }
             break;
         case 'Q':
-            if (parse_range("--quality", optarg, 1, 100, &value))
+            if (cli_parse_unsigned("filter", "--quality", optarg, 1, 100,
+                                   &value))
                 return CLI_USAGE;
             o.quality = (int)value;
             break;
         case 'L':
-            if (parse_range("--compress-level", optarg, 0, 9, &value))
+            if (cli_parse_unsigned("filter", "--compress-level", optarg, 0,
+                                   9, &value))
                 return CLI_USAGE;
             o.compress_level = (int)value;
             break;
@@ -159,11 +143,8 @@ int cmd_filter(int argc, char **argv) {
         }
         o.kernel = &kernel;
     }
-    if (mkdir(dir, 0755) && errno != EEXIST) {
-        fprintf(stderr, "ungil filter: cannot create %s: %s\n", dir,
-                strerror(errno));
+    if (cli_make_dir("filter", dir))
         return CLI_ERROR;
-    }
 
     ug_pool_options po;
     ug_pool_options_init(&po);
@@ -190,7 +171,7 @@ int cmd_filter(int argc, char **argv) {
     double secs = (double)(ug_clock_ns() - start) / 1e9;
     ug_pool_free(pool);
     if (st.tty && !st.quiet)
-        fputs("\r\033[K", stderr);
+        fputs(CLI_CLEAR_LINE, stderr);
     if (rc && rc != UG_ECANCELED) {
         fprintf(stderr, "ungil filter: %s: %s\n", dir,
                 rc == UG_EIO ? strerror(run_errno) : ug_strerror(rc));

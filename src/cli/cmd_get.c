@@ -11,13 +11,11 @@
  * its reason.  Exit status: 0 when every URL succeeded, 1 when any failed,
  * 2 for a bad command line, 130 after Ctrl-C.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -54,30 +52,20 @@ static void usage(FILE *out) {
           out);
 }
 
-static void human(char *buf, size_t size, double n) {
-    const char *units[] = {"B", "kB", "MB", "GB", "TB"};
-    int u = 0;
-    while (n >= 1000 && u < 4) {
-        n /= 1000;
-        u++;
-    }
-    snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", n, units[u]);
-}
-
 static void on_progress(void *ctx, const ug_fetch_progress *p) {
     struct get_state *st = ctx;
     if (!st->tty || st->quiet)
         return;
     char bytes[32], rate[32], eta[32] = "--:--";
-    human(bytes, sizeof bytes, (double)p->bytes);
-    human(rate, sizeof rate, p->rate);
+    cli_human(bytes, sizeof bytes, (double)p->bytes);
+    cli_human(rate, sizeof rate, p->rate);
     if (p->done && p->done < p->total) {
         double left = p->elapsed_s / (double)p->done * (double)(p->total - p->done);
         snprintf(eta, sizeof eta, "%u:%02u", (unsigned)(left / 60),
                  (unsigned)left % 60);
     }
-    fprintf(stderr, "\r\033[K[%zu/%zu] %s  %s/s  ETA %s%s", p->done, p->total,
-            bytes, rate, eta, p->failed ? "  (some failed)" : "");
+    fprintf(stderr, CLI_CLEAR_LINE "[%zu/%zu] %s  %s/s  ETA %s%s", p->done,
+            p->total, bytes, rate, eta, p->failed ? "  (some failed)" : "");
     fflush(stderr);
 }
 
@@ -108,51 +96,9 @@ static void on_done(void *ctx, const ug_fetch_result *r) {
         st->failures[st->nfailures++] = copy;
 }
 
-/* Adds the URLs of `path` ("-" = stdin) to the engine.  Returns the count,
- * or -1 after printing why the file cannot be read. */
-static long add_file(ug_fetch *f, const char *path) {
-    FILE *in = strcmp(path, "-") ? fopen(path, "r") : stdin;
-    if (!in) {
-        fprintf(stderr, "ungil get: cannot read %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    long count = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, in)) >= 0) {
-        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' ||
-                       line[len - 1] == ' ' || line[len - 1] == '\t'))
-            line[--len] = '\0';
-        char *url = line;
-        while (*url == ' ' || *url == '\t')
-            url++;
-        if (!*url || *url == '#')
-            continue;
-        if (ug_fetch_add(f, url, NULL, NULL, NULL) < 0) {
-            count = -1;
-            fputs("ungil get: out of memory\n", stderr);
-            break;
-        }
-        count++;
-    }
-    free(line);
-    if (in != stdin)
-        fclose(in);
-    return count;
-}
-
-/* Parses a count from `min` to 100000 for option `opt`. */
-static int parse_count(const char *opt, const char *s, unsigned min,
-                       unsigned *out) {
-    uint64_t v;
-    if (cli_parse_u64(s, &v) || v < min || v > 100000) {
-        fprintf(stderr, "ungil get: %s needs a number from %u to 100000, not "
-                        "'%s'\n", opt, min, s);
-        return -1;
-    }
-    *out = (unsigned)v;
-    return 0;
+/* Adds one URL of a -i list to the engine. */
+static int add_url(void *f, const char *url) {
+    return ug_fetch_add(f, url, NULL, NULL, NULL);
 }
 
 int cmd_get(int argc, char **argv) {
@@ -171,52 +117,42 @@ int cmd_get(int argc, char **argv) {
     struct get_state st = {.tty = isatty(STDERR_FILENO)};
     ug_fetch_options o;
     ug_fetch_options_init(&o);
-    const char *inputs[64];
-    size_t ninputs = 0;
+    struct cli_inputs inputs = {.n = 0};
     const char *dir = ".";
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "i:o:j:qh", longopts, NULL)) != -1) {
-        char *end;
         switch (c) {
         case 'i':
-            if (ninputs == sizeof inputs / sizeof *inputs) {
-                fputs("ungil get: too many -i options\n", stderr);
+            if (cli_inputs_add("get", &inputs, optarg))
                 return CLI_USAGE;
-            }
-            inputs[ninputs++] = optarg;
             break;
         case 'o':
             dir = optarg;
             break;
         case 'j':
-            if (parse_count("-j", optarg, 1, &o.concurrency))
+            if (cli_parse_unsigned("get", "-j", optarg, 1, 100000,
+                                   &o.concurrency))
                 return CLI_USAGE;
             break;
         case 'H':
-            if (parse_count("--per-host", optarg, 1, &o.per_host))
+            if (cli_parse_unsigned("get", "--per-host", optarg, 1, 100000,
+                                   &o.per_host))
                 return CLI_USAGE;
             break;
         case 'r':
-            if (parse_count("--retry", optarg, 0, &o.retries))
+            if (cli_parse_unsigned("get", "--retry", optarg, 0, 100000,
+                                   &o.retries))
                 return CLI_USAGE;
             break;
-        case 't': {
-            double s = strtod(optarg, &end);
-            if (end == optarg || *end || !(s > 0) || s > 4e6) {
-                fprintf(stderr, "ungil get: --timeout needs seconds, not '%s'\n",
-                        optarg);
+        case 't':
+            if (cli_parse_seconds("get", "--timeout", optarg, false,
+                                  &o.timeout_ms))
                 return CLI_USAGE;
-            }
-            o.timeout_ms = (unsigned)(s * 1000) ? (unsigned)(s * 1000) : 1;
             break;
-        }
         case 'm':
-            if (cli_parse_u64(optarg, &o.max_bytes) || !o.max_bytes) {
-                fprintf(stderr, "ungil get: --max-size needs bytes, not '%s'\n",
-                        optarg);
+            if (cli_parse_bytes("get", "--max-size", optarg, &o.max_bytes))
                 return CLI_USAGE;
-            }
             break;
         case 'q':
             st.quiet = true;
@@ -229,21 +165,14 @@ int cmd_get(int argc, char **argv) {
             return CLI_USAGE;
         }
     }
-    if (optind == argc && !ninputs) {
+    if (optind == argc && !inputs.n) {
         fputs("ungil get: no URL given (use URL arguments or -i FILE)\n", stderr);
         return CLI_USAGE;
     }
-    for (size_t i = 0; i < ninputs; i++) {
-        if (strcmp(inputs[i], "-") && access(inputs[i], R_OK)) {
-            fprintf(stderr, "ungil get: cannot read %s: %s\n", inputs[i],
-                    strerror(errno));
-            return CLI_USAGE;
-        }
-    }
-    if (mkdir(dir, 0755) && errno != EEXIST) {
-        fprintf(stderr, "ungil get: cannot create %s: %s\n", dir, strerror(errno));
+    if (cli_check_inputs("get", &inputs))
+        return CLI_USAGE;
+    if (cli_make_dir("get", dir))
         return CLI_ERROR;
-    }
     o.dest_dir = dir;
     o.on_done = on_done;
     o.on_progress = on_progress;
@@ -260,8 +189,8 @@ int cmd_get(int argc, char **argv) {
             status = CLI_ERROR;
             goto out;
         }
-    for (size_t i = 0; i < ninputs; i++)
-        if (add_file(f, inputs[i]) < 0) {
+    for (size_t i = 0; i < inputs.n; i++)
+        if (cli_read_urls("get", inputs.paths[i], add_url, f) < 0) {
             status = CLI_USAGE;
             goto out;
         }
@@ -269,7 +198,7 @@ int cmd_get(int argc, char **argv) {
     st.start_ns = ug_clock_ns();
     rc = ug_fetch_run(f, cancel);
     if (st.tty && !st.quiet)
-        fputs("\r\033[K", stderr);
+        fputs(CLI_CLEAR_LINE, stderr);
     if (rc == UG_ECANCELED) {
         fprintf(stderr, "ungil get: interrupted after %zu files\n", st.done);
         status = CLI_INTERRUPTED;
@@ -278,8 +207,8 @@ int cmd_get(int argc, char **argv) {
     if (!st.quiet) {
         double secs = (ug_clock_ns() - st.start_ns) / 1e9;
         char bytes[32], rate[32];
-        human(bytes, sizeof bytes, (double)st.bytes);
-        human(rate, sizeof rate, secs > 0 ? st.bytes / secs : 0);
+        cli_human(bytes, sizeof bytes, (double)st.bytes);
+        cli_human(rate, sizeof rate, secs > 0 ? st.bytes / secs : 0);
         fprintf(stderr, "%zu of %zu files, %s in %.2f s (%s/s)", st.done - st.failed,
                 st.done, bytes, secs, rate);
         fprintf(stderr, st.failed ? "; %zu failed:\n" : "\n", st.failed);

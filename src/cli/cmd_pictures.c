@@ -14,14 +14,10 @@
  * failure with its reason.  Exit status: 0 when every picture was saved, 1
  * when any failed, 2 for a bad command line, 130 after Ctrl-C.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -52,70 +48,19 @@ static void usage(FILE *out) {
           out);
 }
 
-static void human(char *buf, size_t size, double n) {
-    const char *units[] = {"B", "kB", "MB", "GB", "TB"};
-    int u = 0;
-    while (n >= 1000 && u < 4) {
-        n /= 1000;
-        u++;
-    }
-    snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", n, units[u]);
-}
-
 static void on_progress(void *ctx, const ug_pictures_progress *p) {
     char bytes[32], held[32];
-    human(bytes, sizeof bytes, (double)p->bytes_in);
-    human(held, sizeof held, (double)p->held_bytes);
-    fprintf(stderr, "\r\033[K[%zu/%zu] downloaded %zu, %s, holding %s%s",
+    cli_human(bytes, sizeof bytes, (double)p->bytes_in);
+    cli_human(held, sizeof held, (double)p->held_bytes);
+    fprintf(stderr, CLI_CLEAR_LINE "[%zu/%zu] downloaded %zu, %s, holding %s%s",
             p->done, p->total, p->downloaded, bytes, held,
             p->failed ? "  (some failed)" : "");
     fflush(stderr);
 }
 
-/* Adds the URLs of `path` ("-" = stdin).  Returns the count, or -1 after
- * printing why. */
-static long add_file(ug_pictures *job, const char *path) {
-    FILE *in = strcmp(path, "-") ? fopen(path, "r") : stdin;
-    if (!in) {
-        fprintf(stderr, "ungil pictures: cannot read %s: %s\n", path,
-                strerror(errno));
-        return -1;
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    long count = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, in)) >= 0) {
-        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' ||
-                       line[len - 1] == ' ' || line[len - 1] == '\t'))
-            line[--len] = '\0';
-        char *url = line;
-        while (*url == ' ' || *url == '\t')
-            url++;
-        if (!*url || *url == '#')
-            continue;
-        if (ug_pictures_add(job, url) < 0) {
-            count = -1;
-            fputs("ungil pictures: out of memory\n", stderr);
-            break;
-        }
-        count++;
-    }
-    free(line);
-    if (in != stdin)
-        fclose(in);
-    return count;
-}
-
-static int parse_count(const char *opt, const char *s, unsigned *out) {
-    uint64_t v;
-    if (cli_parse_u64(s, &v) || v < 1 || v > 100000) {
-        fprintf(stderr, "ungil pictures: %s needs a number from 1 to 100000, "
-                        "not '%s'\n", opt, s);
-        return -1;
-    }
-    *out = (unsigned)v;
-    return 0;
+/* Adds one URL of a -i list to the job. */
+static int add_url(void *job, const char *url) {
+    return ug_pictures_add(job, url);
 }
 
 /* Prints the summary line and every failure. */
@@ -124,9 +69,9 @@ static void report(ug_pictures *job, bool quiet) {
     ug_pictures_summary_get(job, &s);
     if (!quiet) {
         char in[32], out[32], peak[32];
-        human(in, sizeof in, (double)s.bytes_in);
-        human(out, sizeof out, (double)s.bytes_out);
-        human(peak, sizeof peak, (double)s.peak_held_bytes);
+        cli_human(in, sizeof in, (double)s.bytes_in);
+        cli_human(out, sizeof out, (double)s.bytes_out);
+        cli_human(peak, sizeof peak, (double)s.peak_held_bytes);
         fprintf(stderr, "%zu of %zu pictures saved, %s downloaded, %s written "
                         "in %.2f s; peak held %s (%zu pictures)",
                 s.saved, s.total, in, out, s.elapsed_s, peak,
@@ -158,8 +103,7 @@ int cmd_pictures(int argc, char **argv) {
     };
     ug_pictures_options o;
     ug_pictures_options_init(&o);
-    const char *inputs[64];
-    size_t ninputs = 0;
+    struct cli_inputs inputs = {.n = 0};
     const char *dir = NULL, *trace_path = NULL;
     bool quiet = false;
     int c;
@@ -167,11 +111,8 @@ int cmd_pictures(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "i:o:f:j:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'i':
-            if (ninputs == sizeof inputs / sizeof *inputs) {
-                fputs("ungil pictures: too many -i options\n", stderr);
+            if (cli_inputs_add("pictures", &inputs, optarg))
                 return CLI_USAGE;
-            }
-            inputs[ninputs++] = optarg;
             break;
         case 'o':
             dir = optarg;
@@ -183,23 +124,22 @@ int cmd_pictures(int argc, char **argv) {
             }
             break;
         case 'j':
-            if (parse_count("-j", optarg, &o.fetch.concurrency))
+            if (cli_parse_unsigned("pictures", "-j", optarg, 1, 100000,
+                                   &o.fetch.concurrency))
                 return CLI_USAGE;
             break;
         case 'H':
-            if (parse_count("--per-host", optarg, &o.fetch.per_host))
+            if (cli_parse_unsigned("pictures", "--per-host", optarg, 1, 100000,
+                                   &o.fetch.per_host))
                 return CLI_USAGE;
             break;
         case 'T':
-            if (parse_count("--threads", optarg, &o.threads))
+            if (cli_parse_unsigned("pictures", "--threads", optarg, 1, 100000,
+                                   &o.threads))
                 return CLI_USAGE;
             break;
         case 'F':
-            if (!strcasecmp(optarg, "png"))
-                o.format = UG_FORMAT_PNG;
-            else if (!strcasecmp(optarg, "jpeg") || !strcasecmp(optarg, "jpg"))
-                o.format = UG_FORMAT_JPEG;
-            else {
+            if (cli_parse_format(optarg, &o.format)) {
                 fprintf(stderr, "ungil pictures: --format is png or jpeg, not "
                                 "'%s'\n", optarg);
                 return CLI_USAGE;
@@ -231,22 +171,15 @@ int cmd_pictures(int argc, char **argv) {
         fputs("ungil pictures: no output directory (use -o DIR)\n", stderr);
         return CLI_USAGE;
     }
-    if (optind == argc && !ninputs) {
+    if (optind == argc && !inputs.n) {
         fputs("ungil pictures: no URL given (use URL arguments or -i FILE)\n",
               stderr);
         return CLI_USAGE;
     }
-    for (size_t i = 0; i < ninputs; i++)
-        if (strcmp(inputs[i], "-") && access(inputs[i], R_OK)) {
-            fprintf(stderr, "ungil pictures: cannot read %s: %s\n", inputs[i],
-                    strerror(errno));
-            return CLI_USAGE;
-        }
-    if (mkdir(dir, 0755) && errno != EEXIST) {
-        fprintf(stderr, "ungil pictures: cannot create %s: %s\n", dir,
-                strerror(errno));
+    if (cli_check_inputs("pictures", &inputs))
+        return CLI_USAGE;
+    if (cli_make_dir("pictures", dir))
         return CLI_ERROR;
-    }
     ug_trace *trace = NULL;
     if (trace_path && ug_trace_new(&trace)) {
         fputs("ungil pictures: out of memory\n", stderr);
@@ -270,14 +203,14 @@ int cmd_pictures(int argc, char **argv) {
             status = CLI_ERROR;
             goto out;
         }
-    for (size_t i = 0; i < ninputs; i++)
-        if (add_file(job, inputs[i]) < 0) {
+    for (size_t i = 0; i < inputs.n; i++)
+        if (cli_read_urls("pictures", inputs.paths[i], add_url, job) < 0) {
             status = CLI_USAGE;
             goto out;
         }
     rc = ug_pictures_run(job, cli_catch_interrupt());
     if (o.on_progress)
-        fputs("\r\033[K", stderr);
+        fputs(CLI_CLEAR_LINE, stderr);
     if (rc == UG_ECANCELED) {
         ug_pictures_progress p;
         ug_pictures_progress_get(job, &p);

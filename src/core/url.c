@@ -564,52 +564,54 @@ int ug_url_normalize(const char *url, char **out) {
     return ug_url_resolve(NULL, url, out);
 }
 
-/* "host:port", the port always written (see url.h). */
-int ug_url_host(const char *url, char **host_port) {
-    if (!url || !host_port)
+/* Parses the absolute URL `url`, lets `emit` write the part wanted into a
+ * buffer, and returns that in a new string *out: the shared body of the
+ * accessors below. */
+static int url_part(const char *url, char **out,
+                    void (*emit)(sbuf *b, const parts *u)) {
+    if (!url || !out)
         return UG_EINVAL;
     parts u;
     int rc = parse(NULL, url, &u);
     if (rc < 0)
         return rc;
     sbuf b = {0};
-    sb_str(&b, u.host);
-    sb_str(&b, ":");
-    sb_str(&b, u.port ? u.port : strcmp(u.scheme, "https") == 0 ? "443"
-                                                                 : "80");
+    emit(&b, &u);
     parts_free(&u);
-    return finish(&b, host_port);
+    return finish(&b, out);
+}
+
+static void emit_host(sbuf *b, const parts *u) {
+    sb_str(b, u->host);
+    sb_str(b, ":");
+    sb_str(b, u->port ? u->port : strcmp(u->scheme, "https") == 0 ? "443"
+                                                                   : "80");
+}
+
+/* "host:port", the port always written (see url.h). */
+int ug_url_host(const char *url, char **host_port) {
+    return url_part(url, host_port, emit_host);
+}
+
+static void emit_path_query(sbuf *b, const parts *u) {
+    sb_str(b, u->path);
+    if (u->query) {
+        sb_str(b, "?");
+        sb_str(b, u->query);
+    }
 }
 
 /* The normalised path and query (see url.h). */
 int ug_url_path_query(const char *url, char **path_query) {
-    if (!url || !path_query)
-        return UG_EINVAL;
-    parts u;
-    int rc = parse(NULL, url, &u);
-    if (rc < 0)
-        return rc;
-    sbuf b = {0};
-    sb_str(&b, u.path);
-    if (u.query) {
-        sb_str(&b, "?");
-        sb_str(&b, u.query);
-    }
-    parts_free(&u);
-    return finish(&b, path_query);
+    return url_part(url, path_query, emit_path_query);
+}
+
+static void emit_robots(sbuf *b, const parts *u) {
+    add_origin(b, u, false);
+    sb_str(b, "/robots.txt");
 }
 
 /* scheme://host[:port]/robots.txt (see url.h). */
 int ug_url_robots(const char *url, char **robots_url) {
-    if (!url || !robots_url)
-        return UG_EINVAL;
-    parts u;
-    int rc = parse(NULL, url, &u);
-    if (rc < 0)
-        return rc;
-    sbuf b = {0};
-    add_origin(&b, &u, false);
-    sb_str(&b, "/robots.txt");
-    parts_free(&u);
-    return finish(&b, robots_url);
+    return url_part(url, robots_url, emit_robots);
 }

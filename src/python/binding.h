@@ -17,8 +17,10 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "ungil/ungil.h"
 
@@ -62,6 +64,10 @@ int ub_wait(int (*poll)(void *ctx, int64_t slice_ns), void *ctx,
  * for ub_wait (0 = none).  Returns -1 with an exception for bad values. */
 int ub_deadline(PyObject *timeout, uint64_t *deadline);
 
+/* A new pool of `workers` threads (0: one per CPU) named `name`, created
+ * with the GIL released; NULL with an exception on failure. */
+ug_pool *ub_new_pool(unsigned workers, const char *name);
+
 /* The compute pool of the module state, created or (after fork) recreated
  * on demand.  NULL with an exception on failure. */
 ug_pool *ub_compute_pool(ub_state *st);
@@ -71,6 +77,42 @@ ug_pool *ub_compute_pool(ub_state *st);
  * Pillow does: double, then float32; a scale of None is the weights' sum
  * in double, in order.  -1 with an exception on bad input. */
 int ub_parse_kernel(PyObject *spec, ug_kernel *k);
+
+/* Reading one key of a job's options dict (options.c): a missing key or
+ * None keeps *out; a bad value raises and returns -1. */
+/* An int from 0 to `max` ("KEY is too large" above). */
+int ub_opt_ulong(PyObject *opts, const char *key, unsigned long max,
+                 unsigned long *out);
+int ub_opt_uint(PyObject *opts, const char *key, unsigned max, unsigned *out);
+/* Any int that fits in 64 bits unsigned. */
+int ub_opt_u64(PyObject *opts, const char *key, uint64_t *out);
+/* Seconds from 0 to 4e6 into milliseconds, at least 1 for any positive. */
+int ub_opt_ms(PyObject *opts, const char *key, unsigned *out);
+/* A borrowed UTF-8 view of a str value, or NULL (missing, None, not a str,
+ * or an error set by the conversion). */
+const char *ub_opt_str(PyObject *opts, const char *key);
+
+/* A borrowed UTF-8 view of `item`, the i-th of the list named `what`;
+ * raises TypeError for a non-str and ValueError for an embedded NUL (which
+ * C would silently cut the string at). */
+int ub_utf8_item(PyObject *item, const char *what, Py_ssize_t i,
+                 const char **out);
+
+/* A new reference to the str path `dir` ending in '/' (the prefix that
+ * result paths are joined to), or NULL with an exception. */
+PyObject *ub_dir_prefix(PyObject *dir);
+
+/* Initialises `cond` to time out on CLOCK_MONOTONIC (cond.c), the clock of
+ * ug_clock_ns and of the binding's wait deadlines. */
+void ub_cond_init_monotonic(pthread_cond_t *cond);
+
+/* The time `slice_ns` from now, for pthread_cond_timedwait on such a
+ * condition variable; also stores it as a ug_clock_ns time in *deadline. */
+struct timespec ub_cond_deadline(int64_t slice_ns, uint64_t *deadline);
+
+/* Creates the heap type of `spec` for `module` and adds it to the module
+ * (for types the module state need not keep).  Returns 0 or -1. */
+int ub_add_type(PyObject *module, PyType_Spec *spec);
 
 /* Per-type setup, called from the module's exec slot. */
 int ub_pool_init_type(PyObject *module, ub_state *st);

@@ -134,52 +134,6 @@ static void join_crawl(CrawlObject *self) {
 
 /* ---- construction ----------------------------------------------------- */
 
-static int get_uint(PyObject *opts, const char *key, unsigned long max,
-                    unsigned long *out) {
-    PyObject *v = PyDict_GetItemString(opts, key);
-    if (!v || v == Py_None)
-        return 0;
-    unsigned long x = PyLong_AsUnsignedLong(v);
-    if (x == (unsigned long)-1 && PyErr_Occurred())
-        return -1;
-    if (x > max) {
-        PyErr_Format(PyExc_ValueError, "%s is too large", key);
-        return -1;
-    }
-    *out = x;
-    return 0;
-}
-
-static int get_unsigned(PyObject *opts, const char *key, unsigned *out) {
-    unsigned long x = *out;
-    if (get_uint(opts, key, 0xFFFFFFFFul, &x) < 0)
-        return -1;
-    *out = (unsigned)x;
-    return 0;
-}
-
-/* Seconds (float) to whole milliseconds, at least 1 for any positive value. */
-static int get_ms(PyObject *opts, const char *key, unsigned *out) {
-    PyObject *v = PyDict_GetItemString(opts, key);
-    if (!v || v == Py_None)
-        return 0;
-    double s = PyFloat_AsDouble(v);
-    if (s == -1.0 && PyErr_Occurred())
-        return -1;
-    if (!(s >= 0) || s > 4e6) {
-        PyErr_Format(PyExc_ValueError, "%s must be between 0 and 4e6 seconds",
-                     key);
-        return -1;
-    }
-    *out = s > 0 && s < 0.001 ? 1 : (unsigned)(s * 1000);
-    return 0;
-}
-
-static const char *opt_str(PyObject *opts, const char *key) {
-    PyObject *v = PyDict_GetItemString(opts, key);
-    return v && PyUnicode_Check(v) ? PyUnicode_AsUTF8(v) : NULL;
-}
-
 /* Borrowed UTF-8 views of the str items of the list opts[key] (NULL or
  * None: none), in a PyMem array the caller frees. */
 static int str_list(PyObject *opts, const char *key, const char ***out,
@@ -219,17 +173,18 @@ static int str_list(PyObject *opts, const char *key, const char ***out,
 
 static int read_options(PyObject *opts, ug_crawl_options *o) {
     unsigned long pages = o->max_pages, robots = 1;
-    if (get_unsigned(opts, "concurrency", &o->concurrency) ||
-        get_unsigned(opts, "per_host", &o->per_host) ||
-        get_uint(opts, "max_pages", (unsigned long)-1, &pages) ||
-        get_unsigned(opts, "retries", &o->retries) ||
-        get_unsigned(opts, "max_redirects", &o->max_redirects) ||
-        get_unsigned(opts, "max_query_variants", &o->max_query_variants) ||
-        get_uint(opts, "robots", 1, &robots) ||
-        get_ms(opts, "delay", &o->delay_ms) ||
-        get_ms(opts, "max_crawl_delay", &o->max_crawl_delay_ms) ||
-        get_ms(opts, "timeout", &o->timeout_ms) ||
-        get_ms(opts, "connect_timeout", &o->connect_timeout_ms))
+    if (ub_opt_uint(opts, "concurrency", UINT_MAX, &o->concurrency) ||
+        ub_opt_uint(opts, "per_host", UINT_MAX, &o->per_host) ||
+        ub_opt_ulong(opts, "max_pages", (unsigned long)-1, &pages) ||
+        ub_opt_uint(opts, "retries", UINT_MAX, &o->retries) ||
+        ub_opt_uint(opts, "max_redirects", UINT_MAX, &o->max_redirects) ||
+        ub_opt_uint(opts, "max_query_variants", UINT_MAX,
+                    &o->max_query_variants) ||
+        ub_opt_ulong(opts, "robots", 1, &robots) ||
+        ub_opt_ms(opts, "delay", &o->delay_ms) ||
+        ub_opt_ms(opts, "max_crawl_delay", &o->max_crawl_delay_ms) ||
+        ub_opt_ms(opts, "timeout", &o->timeout_ms) ||
+        ub_opt_ms(opts, "connect_timeout", &o->connect_timeout_ms))
         return -1;
     o->max_pages = pages;
     o->robots = (int)robots;
@@ -252,14 +207,10 @@ static int read_options(PyObject *opts, ug_crawl_options *o) {
             return -1;
         o->scope = (int)s;
     }
-    v = PyDict_GetItemString(opts, "max_bytes");
-    if (v && v != Py_None) {
-        o->max_bytes = PyLong_AsUnsignedLongLong(v);
-        if (PyErr_Occurred())
-            return -1;
-    }
-    o->user_agent = opt_str(opts, "user_agent");
-    o->ca_file = opt_str(opts, "ca_file");
+    if (ub_opt_u64(opts, "max_bytes", &o->max_bytes))
+        return -1;
+    o->user_agent = ub_opt_str(opts, "user_agent");
+    o->ca_file = ub_opt_str(opts, "ca_file");
     return PyErr_Occurred() ? -1 : 0;
 }
 
@@ -306,11 +257,7 @@ static PyObject *crawl_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     if (!self)
         goto fail_lists;
     pthread_mutex_init(&self->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&self->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    ub_cond_init_monotonic(&self->cond);
     self->page_type = (PyTypeObject *)Py_NewRef(page_type);
     o.on_page = on_page;
     PyObject *want_progress = PyDict_GetItemString(opts, "progress");
@@ -384,9 +331,8 @@ static void crawl_dealloc(CrawlObject *self) {
 
 static int poll_record(void *ctx, int64_t slice_ns) {
     CrawlObject *self = ctx;
-    uint64_t deadline = ug_clock_ns() + (uint64_t)slice_ns;
-    struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000u),
-                          .tv_nsec = (long)(deadline % 1000000000u)};
+    uint64_t deadline;
+    struct timespec ts = ub_cond_deadline(slice_ns, &deadline);
     pthread_mutex_lock(&self->lock);
     self->waiting = 1;
     while (!self->head && !self->finished && !self->progress_new &&
@@ -589,11 +535,5 @@ static PyType_Spec crawl_spec = {
 };
 
 int ub_crawl_init_type(PyObject *module, ub_state *st) {
-    PyTypeObject *tp =
-        (PyTypeObject *)PyType_FromModuleAndSpec(module, &crawl_spec, NULL);
-    if (!tp)
-        return -1;
-    int rc = PyModule_AddType(module, tp);
-    Py_DECREF(tp);
-    return rc;
+    return ub_add_type(module, &crawl_spec);
 }

@@ -116,99 +116,37 @@ static void stop_engine(DownloadObject *self) {
 
 /* ---- construction ----------------------------------------------------- */
 
-static int get_uint(PyObject *opts, const char *key, unsigned *out) {
-    PyObject *v = PyDict_GetItemString(opts, key);
-    if (!v || v == Py_None)
-        return 0;
-    unsigned long x = PyLong_AsUnsignedLong(v);
-    if (x == (unsigned long)-1 && PyErr_Occurred())
-        return -1;
-    if (x > 0xFFFFFFFFul) {
-        PyErr_Format(PyExc_ValueError, "%s is too large", key);
-        return -1;
-    }
-    *out = (unsigned)x;
-    return 0;
-}
-
-/* Seconds (float) to whole milliseconds, at least 1 for any positive value. */
-static int get_ms(PyObject *opts, const char *key, unsigned *out) {
-    PyObject *v = PyDict_GetItemString(opts, key);
-    if (!v || v == Py_None)
-        return 0;
-    double s = PyFloat_AsDouble(v);
-    if (s == -1.0 && PyErr_Occurred())
-        return -1;
-    if (!(s >= 0) || s > 4e6) {
-        PyErr_Format(PyExc_ValueError, "%s must be between 0 and 4e6 seconds",
-                     key);
-        return -1;
-    }
-    *out = s > 0 && s < 0.001 ? 1 : (unsigned)(s * 1000);
-    return 0;
-}
-
-static const char *opt_str(PyObject *opts, const char *key) {
-    PyObject *v = PyDict_GetItemString(opts, key);
-    return v && PyUnicode_Check(v) ? PyUnicode_AsUTF8(v) : NULL;
-}
-
 static int read_options(PyObject *opts, ug_fetch_options *o) {
     unsigned tmp = 0;
-    if (get_uint(opts, "concurrency", &o->concurrency) ||
-        get_uint(opts, "per_host", &o->per_host) ||
-        get_uint(opts, "retries", &o->retries) ||
-        get_uint(opts, "max_redirects", &o->max_redirects) ||
-        get_ms(opts, "backoff", &o->backoff_ms) ||
-        get_ms(opts, "backoff_max", &o->backoff_max_ms) ||
-        get_ms(opts, "connect_timeout", &o->connect_timeout_ms) ||
-        get_ms(opts, "timeout", &o->timeout_ms) ||
-        get_uint(opts, "low_speed_bytes", &o->low_speed_bytes) ||
-        get_uint(opts, "low_speed_time", &o->low_speed_s) ||
-        get_uint(opts, "retry_after_max", &o->retry_after_max_s) ||
-        get_uint(opts, "content_disposition", &tmp))
+    if (ub_opt_uint(opts, "concurrency", UINT_MAX, &o->concurrency) ||
+        ub_opt_uint(opts, "per_host", UINT_MAX, &o->per_host) ||
+        ub_opt_uint(opts, "retries", UINT_MAX, &o->retries) ||
+        ub_opt_uint(opts, "max_redirects", UINT_MAX, &o->max_redirects) ||
+        ub_opt_ms(opts, "backoff", &o->backoff_ms) ||
+        ub_opt_ms(opts, "backoff_max", &o->backoff_max_ms) ||
+        ub_opt_ms(opts, "connect_timeout", &o->connect_timeout_ms) ||
+        ub_opt_ms(opts, "timeout", &o->timeout_ms) ||
+        ub_opt_uint(opts, "low_speed_bytes", UINT_MAX, &o->low_speed_bytes) ||
+        ub_opt_uint(opts, "low_speed_time", UINT_MAX, &o->low_speed_s) ||
+        ub_opt_uint(opts, "retry_after_max", UINT_MAX, &o->retry_after_max_s) ||
+        ub_opt_uint(opts, "content_disposition", UINT_MAX, &tmp))
         return -1;
     o->content_disposition = tmp != 0;
     tmp = 0;
-    if (get_uint(opts, "resume", &tmp))
+    if (ub_opt_uint(opts, "resume", UINT_MAX, &tmp))
         return -1;
     o->resume = tmp != 0;
-    PyObject *v = PyDict_GetItemString(opts, "max_bytes");
-    if (v && v != Py_None) {
-        o->max_bytes = PyLong_AsUnsignedLongLong(v);
-        if (PyErr_Occurred())
-            return -1;
-    }
-    v = PyDict_GetItemString(opts, "max_header_bytes");
+    if (ub_opt_u64(opts, "max_bytes", &o->max_bytes))
+        return -1;
+    PyObject *v = PyDict_GetItemString(opts, "max_header_bytes");
     if (v && v != Py_None) {
         o->max_header_bytes = PyLong_AsSize_t(v);
         if (PyErr_Occurred())
             return -1;
     }
-    o->user_agent = opt_str(opts, "user_agent");
-    o->ca_file = opt_str(opts, "ca_file");
+    o->user_agent = ub_opt_str(opts, "user_agent");
+    o->ca_file = ub_opt_str(opts, "ca_file");
     return PyErr_Occurred() ? -1 : 0;
-}
-
-/* A borrowed UTF-8 view of `item`, refusing non-str and embedded NULs
- * (which C would silently cut the string at). */
-static int utf8_of(PyObject *item, const char *what, Py_ssize_t i,
-                   const char **out) {
-    if (!PyUnicode_Check(item)) {
-        PyErr_Format(PyExc_TypeError, "%s[%zd] must be a str, not %.100s", what,
-                     i, Py_TYPE(item)->tp_name);
-        return -1;
-    }
-    Py_ssize_t size;
-    *out = PyUnicode_AsUTF8AndSize(item, &size);
-    if (!*out)
-        return -1;
-    if ((size_t)size != strlen(*out)) {
-        PyErr_Format(PyExc_ValueError, "%s[%zd] contains a NUL character",
-                     what, i);
-        return -1;
-    }
-    return 0;
 }
 
 /* Item i of `seq` (a list, or None for "no values"); NULL for None. */
@@ -217,7 +155,7 @@ static int item_str(PyObject *seq, Py_ssize_t i, const char *what,
     *out = NULL;
     if (seq == Py_None || PyList_GET_ITEM(seq, i) == Py_None)
         return 0;
-    return utf8_of(PyList_GET_ITEM(seq, i), what, i, out);
+    return ub_utf8_item(PyList_GET_ITEM(seq, i), what, i, out);
 }
 
 static PyObject *download_new(PyTypeObject *type, PyObject *args,
@@ -249,11 +187,7 @@ static PyObject *download_new(PyTypeObject *type, PyObject *args,
         return NULL;
     }
     pthread_mutex_init(&self->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&self->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    ub_cond_init_monotonic(&self->cond);
     self->total = n;
     PyObject *result_type = PyDict_GetItemString(opts, "result_type");
     if (!result_type || !PyType_Check(result_type) ||
@@ -271,11 +205,8 @@ static PyObject *download_new(PyTypeObject *type, PyObject *args,
             Py_XDECREF(fs);
             goto fail;
         }
-        Py_ssize_t len = PyUnicode_GET_LENGTH(fs);
-        int slash = len && PyUnicode_READ_CHAR(fs, len - 1) == '/';
-        self->dest_prefix = slash ? fs : PyUnicode_FromFormat("%U/", fs);
-        if (!slash)
-            Py_DECREF(fs);
+        self->dest_prefix = ub_dir_prefix(fs);
+        Py_DECREF(fs);
         if (!self->dest_prefix)
             goto fail;
     }
@@ -303,7 +234,7 @@ static PyObject *download_new(PyTypeObject *type, PyObject *args,
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         const char *u, *name, *sum;
-        if (utf8_of(PyList_GET_ITEM(urls, i), "urls", i, &u) < 0 ||
+        if (ub_utf8_item(PyList_GET_ITEM(urls, i), "urls", i, &u) < 0 ||
             item_str(names, i, "names", &name) < 0 ||
             item_str(sums, i, "sha256", &sum) < 0)
             goto fail;
@@ -350,9 +281,8 @@ static void download_dealloc(DownloadObject *self) {
 
 static int poll_record(void *ctx, int64_t slice_ns) {
     DownloadObject *self = ctx;
-    uint64_t deadline = ug_clock_ns() + (uint64_t)slice_ns;
-    struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000u),
-                          .tv_nsec = (long)(deadline % 1000000000u)};
+    uint64_t deadline;
+    struct timespec ts = ub_cond_deadline(slice_ns, &deadline);
     pthread_mutex_lock(&self->lock);
     self->waiting = 1;
     while (!self->head && !self->finished && !self->progress_new &&
@@ -512,11 +442,5 @@ static PyType_Spec download_spec = {
 };
 
 int ub_download_init_type(PyObject *module, ub_state *st) {
-    PyTypeObject *tp =
-        (PyTypeObject *)PyType_FromModuleAndSpec(module, &download_spec, NULL);
-    if (!tp)
-        return -1;
-    int rc = PyModule_AddType(module, tp);
-    Py_DECREF(tp);
-    return rc;
+    return ub_add_type(module, &download_spec);
 }

@@ -535,25 +535,6 @@ static int parse_threads(PyObject *obj, unsigned *out) {
     return 0;
 }
 
-/* A pool of `workers` threads made for one call, or NULL with an
- * exception. */
-static ug_pool *call_pool(unsigned workers, const char *name) {
-    ug_pool_options opts;
-    ug_pool_options_init(&opts);
-    opts.workers = workers;
-    opts.name = name;
-    ug_pool *pool = NULL;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = ug_pool_new(&opts, &pool);
-    Py_END_ALLOW_THREADS
-    if (rc) {
-        ub_raise(rc);
-        return NULL;
-    }
-    return pool;
-}
-
 static void free_call_pool(ug_pool *pool) {
     if (!pool)
         return;
@@ -619,7 +600,7 @@ static PyObject *image_filter(ImageObject *self, PyTypeObject *defining,
     ug_pool *pool = NULL, *own = NULL;
     if (threads == 0 && !(pool = ub_compute_pool(st)))
         return NULL;
-    if (threads > 1 && !(pool = own = call_pool(threads - 1, "filter")))
+    if (threads > 1 && !(pool = own = ub_new_pool(threads - 1, "filter")))
         return NULL;
     ImageObject *out = image_new_owned(Py_TYPE(self), self->mode,
                                        self->img.width, self->img.height);
@@ -1144,7 +1125,7 @@ PyObject *ub_filter_files(PyObject *module, PyObject *args, PyObject *kw) {
     if (!pool)
         goto out;
     if (threads > ug_pool_workers(pool)) {
-        if (!(pool = own = call_pool(threads, "filter_files")))
+        if (!(pool = own = ub_new_pool(threads, "filter_files")))
             goto out;
     }
     call.pool = pool;

@@ -266,11 +266,7 @@ PyObject *ub_mapjob_new(ub_state *st, ub_pool_object *pool, PyObject *owner,
     job->label = job->trace ? ub_label_for(job->trace, fn) : 0;
     atomic_init(&job->completions, 0);
     atomic_init(&job->waiting, 0);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&job->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    ub_cond_init_monotonic(&job->cond);
     pthread_mutex_init(&job->lock, NULL);
     PyObject_GC_Track(job);
     if (!job->ring) {
@@ -300,9 +296,8 @@ struct wait_ctx {
 static int poll_completion(void *arg, int64_t slice_ns) {
     struct wait_ctx *w = arg;
     MapJob *job = w->job;
-    uint64_t deadline = ug_clock_ns() + (uint64_t)slice_ns;
-    struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000u),
-                          .tv_nsec = (long)(deadline % 1000000000u)};
+    uint64_t deadline;
+    struct timespec ts = ub_cond_deadline(slice_ns, &deadline);
     pthread_mutex_lock(&job->lock);
     atomic_fetch_add(&job->waiting, 1);
     while (atomic_load(&job->completions) == w->seen &&

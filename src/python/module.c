@@ -126,14 +126,11 @@ int ub_wait(int (*poll)(void *ctx, int64_t slice_ns), void *ctx,
     }
 }
 
-ug_pool *ub_compute_pool(ub_state *st) {
-    if (st->compute_pool && st->compute_pid == getpid())
-        return st->compute_pool;
-    /* A pool inherited through fork() has no threads in this process; it is
-     * left as it is (its memory belongs to the parent's image). */
+ug_pool *ub_new_pool(unsigned workers, const char *name) {
     ug_pool_options opts;
     ug_pool_options_init(&opts);
-    opts.name = "compute";
+    opts.workers = workers;
+    opts.name = name;
     ug_pool *pool = NULL;
     int rc;
     Py_BEGIN_ALLOW_THREADS
@@ -143,6 +140,17 @@ ug_pool *ub_compute_pool(ub_state *st) {
         ub_raise(rc);
         return NULL;
     }
+    return pool;
+}
+
+ug_pool *ub_compute_pool(ub_state *st) {
+    if (st->compute_pool && st->compute_pid == getpid())
+        return st->compute_pool;
+    /* A pool inherited through fork() has no threads in this process; it is
+     * left as it is (its memory belongs to the parent's image). */
+    ug_pool *pool = ub_new_pool(0, "compute");
+    if (!pool)
+        return NULL;
     st->compute_pool = pool;
     st->compute_pid = getpid();
     return pool;
@@ -192,6 +200,16 @@ uint32_t ub_label_for(ug_trace *trace, PyObject *fn) {
         PyErr_Clear();
     Py_DECREF(name);
     return id;
+}
+
+int ub_add_type(PyObject *module, PyType_Spec *spec) {
+    PyTypeObject *tp =
+        (PyTypeObject *)PyType_FromModuleAndSpec(module, spec, NULL);
+    if (!tp)
+        return -1;
+    int rc = PyModule_AddType(module, tp);
+    Py_DECREF(tp);
+    return rc;
 }
 
 /* ---- the module ------------------------------------------------------- */

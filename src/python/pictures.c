@@ -52,45 +52,6 @@ static void stop_job(PicturesObject *self) {
 
 /* ---- options ------------------------------------------------------------ */
 
-static int get_uint(PyObject *opts, const char *key, unsigned *out) {
-    PyObject *v = PyDict_GetItemString(opts, key);
-    if (!v || v == Py_None)
-        return 0;
-    unsigned long x = PyLong_AsUnsignedLong(v);
-    if (x == (unsigned long)-1 && PyErr_Occurred())
-        return -1;
-    if (x > 100000) {
-        PyErr_Format(PyExc_ValueError, "%s is too large", key);
-        return -1;
-    }
-    *out = (unsigned)x;
-    return 0;
-}
-
-static int get_ms(PyObject *opts, const char *key, unsigned *out) {
-    PyObject *v = PyDict_GetItemString(opts, key);
-    if (!v || v == Py_None)
-        return 0;
-    double s = PyFloat_AsDouble(v);
-    if (s == -1.0 && PyErr_Occurred())
-        return -1;
-    if (!(s >= 0) || s > 4e6) {
-        PyErr_Format(PyExc_ValueError, "%s must be between 0 and 4e6 seconds",
-                     key);
-        return -1;
-    }
-    *out = s > 0 && s < 0.001 ? 1 : (unsigned)(s * 1000);
-    return 0;
-}
-
-static int get_u64(PyObject *opts, const char *key, uint64_t *out) {
-    PyObject *v = PyDict_GetItemString(opts, key);
-    if (!v || v == Py_None)
-        return 0;
-    *out = PyLong_AsUnsignedLongLong(v);
-    return PyErr_Occurred() ? -1 : 0;
-}
-
 /* The kernel: options["kernel"] as ub_parse_kernel takes it, or None. */
 static int get_kernel(PyObject *opts, ug_kernel *k) {
     PyObject *v = PyDict_GetItemString(opts, "kernel");
@@ -102,25 +63,25 @@ static int get_kernel(PyObject *opts, ug_kernel *k) {
 static int read_options(PyObject *opts, ug_pictures_options *o) {
     ug_fetch_options *f = &o->fetch;
     unsigned threads = 0;
-    if (get_uint(opts, "concurrency", &f->concurrency) ||
-        get_uint(opts, "per_host", &f->per_host) ||
-        get_uint(opts, "retries", &f->retries) ||
-        get_ms(opts, "connect_timeout", &f->connect_timeout_ms) ||
-        get_ms(opts, "timeout", &f->timeout_ms) ||
-        get_ms(opts, "backoff", &f->backoff_ms) ||
-        get_u64(opts, "max_bytes", &f->max_bytes) ||
-        get_uint(opts, "threads", &threads) ||
-        get_u64(opts, "max_held_bytes", &o->max_held_bytes) ||
+    if (ub_opt_uint(opts, "concurrency", 100000, &f->concurrency) ||
+        ub_opt_uint(opts, "per_host", 100000, &f->per_host) ||
+        ub_opt_uint(opts, "retries", 100000, &f->retries) ||
+        ub_opt_ms(opts, "connect_timeout", &f->connect_timeout_ms) ||
+        ub_opt_ms(opts, "timeout", &f->timeout_ms) ||
+        ub_opt_ms(opts, "backoff", &f->backoff_ms) ||
+        ub_opt_u64(opts, "max_bytes", &f->max_bytes) ||
+        ub_opt_uint(opts, "threads", 100000, &threads) ||
+        ub_opt_u64(opts, "max_held_bytes", &o->max_held_bytes) ||
         get_kernel(opts, &o->kernel))
         return -1;
     o->threads = threads;
     unsigned quality = (unsigned)o->jpeg_quality;
-    if (get_uint(opts, "quality", &quality))
+    if (ub_opt_uint(opts, "quality", 100000, &quality))
         return -1;
     o->jpeg_quality = (int)quality;
     uint64_t pictures = 0, pixels = o->max_pixels;
-    if (get_u64(opts, "max_held_pictures", &pictures) ||
-        get_u64(opts, "max_pixels", &pixels))
+    if (ub_opt_u64(opts, "max_held_pictures", &pictures) ||
+        ub_opt_u64(opts, "max_pixels", &pixels))
         return -1;
     o->max_held_pictures = (size_t)pictures;
     o->max_pixels = (size_t)pixels;
@@ -173,14 +134,8 @@ static PyObject *pictures_new(PyTypeObject *type, PyObject *args, PyObject *kw) 
         return NULL;
     }
     pthread_mutex_init(&self->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&self->cond, &ca);
-    pthread_condattr_destroy(&ca);
-    Py_ssize_t len = PyUnicode_GET_LENGTH(fs);
-    int slash = len && PyUnicode_READ_CHAR(fs, len - 1) == '/';
-    self->dest_prefix = slash ? Py_NewRef(fs) : PyUnicode_FromFormat("%U/", fs);
+    ub_cond_init_monotonic(&self->cond);
+    self->dest_prefix = ub_dir_prefix(fs);
     Py_DECREF(fs);
     if (!self->dest_prefix)
         goto fail;
@@ -205,20 +160,9 @@ static PyObject *pictures_new(PyTypeObject *type, PyObject *args, PyObject *kw) 
     }
     Py_ssize_t n = PyList_GET_SIZE(urls);
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PyList_GET_ITEM(urls, i);
-        Py_ssize_t size;
-        const char *u = PyUnicode_Check(item) ? PyUnicode_AsUTF8AndSize(item, &size)
-                                              : NULL;
-        if (!u) {
-            if (!PyErr_Occurred())
-                PyErr_Format(PyExc_TypeError, "urls[%zd] must be a str, not %.100s",
-                             i, Py_TYPE(item)->tp_name);
+        const char *u;
+        if (ub_utf8_item(PyList_GET_ITEM(urls, i), "urls", i, &u) < 0)
             goto fail;
-        }
-        if ((size_t)size != strlen(u)) {
-            PyErr_Format(PyExc_ValueError, "urls[%zd] contains a NUL character", i);
-            goto fail;
-        }
         long idx = ug_pictures_add(self->job, u);
         if (idx < 0) {
             ub_raise((int)idx);
@@ -257,9 +201,8 @@ static void pictures_dealloc(PicturesObject *self) {
 
 static int poll_finished(void *ctx, int64_t slice_ns) {
     PicturesObject *self = ctx;
-    uint64_t deadline = ug_clock_ns() + (uint64_t)slice_ns;
-    struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000u),
-                          .tv_nsec = (long)(deadline % 1000000000u)};
+    uint64_t deadline;
+    struct timespec ts = ub_cond_deadline(slice_ns, &deadline);
     pthread_mutex_lock(&self->lock);
     while (!self->finished && ug_clock_ns() < deadline)
         pthread_cond_timedwait(&self->cond, &self->lock, &ts);
@@ -443,11 +386,5 @@ static PyType_Spec pictures_spec = {
 };
 
 int ub_pictures_init_type(PyObject *module, ub_state *st) {
-    PyTypeObject *tp =
-        (PyTypeObject *)PyType_FromModuleAndSpec(module, &pictures_spec, NULL);
-    if (!tp)
-        return -1;
-    int rc = PyModule_AddType(module, tp);
-    Py_DECREF(tp);
-    return rc;
+    return ub_add_type(module, &pictures_spec);
 }

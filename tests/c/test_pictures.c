@@ -343,20 +343,37 @@ static void test_pipeline(void) {
     server_stop(srv);
 }
 
-static void test_backpressure(void) {
-    struct server *srv = server_start(0);
+/* For the tests that fetch one picture many times: starts a server that
+ * waits `delay_ms` before each response and serves a generated w x h RGB
+ * picture (`format`, `seed`) at `path`, and makes a temporary directory
+ * `dir`.  Returns the server, with the encoded picture in *body (the
+ * caller frees it and stops the server), or NULL after cleaning up. */
+static struct server *serve_one_picture(unsigned delay_ms, const char *path,
+                                        int w, int h, ug_image_format format,
+                                        uint64_t seed, unsigned char **body,
+                                        size_t *size, char dir[64]) {
+    struct server *srv = server_start(delay_ms);
     if (!srv)
-        return;
-    unsigned char *body;
-    size_t size;
-    make_picture(64, 48, UG_MODE_RGB, UG_FORMAT_JPEG, 7, &body, &size);
-    serve_file(srv, "/a.jpg", body, size);
+        return NULL;
+    make_picture(w, h, UG_MODE_RGB, format, seed, body, size);
+    serve_file(srv, path, *body, *size);
     server_run(srv);
-    char dir[64];
     if (!make_tmpdir(dir)) {
         server_stop(srv);
-        return;
+        free(*body);
+        return NULL;
     }
+    return srv;
+}
+
+static void test_backpressure(void) {
+    unsigned char *body;
+    size_t size;
+    char dir[64];
+    struct server *srv = serve_one_picture(0, "/a.jpg", 64, 48, UG_FORMAT_JPEG,
+                                           7, &body, &size, dir);
+    if (!srv)
+        return;
     ug_pictures_options o;
     ug_pictures_options_init(&o);
     o.dest_dir = dir;
@@ -397,19 +414,13 @@ static void *cancel_later(void *arg) {
 }
 
 static void test_cancel(void) {
-    struct server *srv = server_start(50);
-    if (!srv)
-        return;
     unsigned char *body;
     size_t size;
-    make_picture(200, 150, UG_MODE_RGB, UG_FORMAT_PNG, 9, &body, &size);
-    serve_file(srv, "/b.png", body, size);
-    server_run(srv);
     char dir[64];
-    if (!make_tmpdir(dir)) {
-        server_stop(srv);
+    struct server *srv = serve_one_picture(50, "/b.png", 200, 150,
+                                           UG_FORMAT_PNG, 9, &body, &size, dir);
+    if (!srv)
         return;
-    }
     ug_pictures_options o;
     ug_pictures_options_init(&o);
     o.dest_dir = dir;

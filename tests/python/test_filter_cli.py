@@ -12,9 +12,7 @@ summary.
 import io
 import os
 import pathlib
-import pty
 import re
-import select
 import signal
 import subprocess
 import time
@@ -22,6 +20,8 @@ import time
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
+
+from cli_pty import run_on_pty
 
 TIMEOUT = 60  # bounds a hung command only
 SUMMARY = re.compile(r"^(\d+) of (\d+) files written to (.+) in [\d.]+ s "
@@ -198,50 +198,19 @@ def test_ctrl_c_stops_with_130(ungil_cli, inputs, tmp_path):
     assert load(first).tobytes() == load(big).filter(ImageFilter.SMOOTH_MORE).tobytes()
 
 
-def run_on_pty(argv, timeout=TIMEOUT):
-    """Runs argv with stderr on a pseudo-terminal; returns (status, what
-    the terminal received)."""
-    master, slave = pty.openpty()
-    try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=slave)
-    finally:
-        os.close(slave)
-    out = b""
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.5)
-            if ready:
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:  # EIO: the last writer closed
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            elif proc.poll() is not None:
-                break
-        status = proc.wait(timeout=5)
-    finally:
-        os.close(master)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return status, out.decode()
-
-
 def test_progress_line_only_on_a_terminal(ungil_cli, inputs, tmp_path):
     bad = tmp_path / "in" / "bad.png"
     bad.write_bytes(b"nope")
-    status, text = run_on_pty([ungil_cli, "filter", "emboss", *inputs.values(),
-                               bad, "-o", str(tmp_path / "out")])
+    status, raw = run_on_pty([ungil_cli, "filter", "emboss", *inputs.values(),
+                              bad, "-o", str(tmp_path / "out")])
+    text = raw.decode()
     assert status == 1, text
     assert "\r\x1b[K[5/5]  (some failed)" in text
     lines = text.replace("\r\x1b[K", "\n").split("\n")
     summary = [ln.strip() for ln in lines if " files written to " in ln]
     assert len(summary) == 1
     check_summary(summary[0], 4, 5, 1)
-    status, text = run_on_pty([ungil_cli, "filter", "emboss", inputs["a.png"],
-                               "-o", str(tmp_path / "quiet"), "--quiet"])
+    status, raw = run_on_pty([ungil_cli, "filter", "emboss", inputs["a.png"],
+                              "-o", str(tmp_path / "quiet"), "--quiet"])
+    text = raw.decode()
     assert (status, text) == (0, "")

@@ -7,17 +7,15 @@ under a pseudo-terminal).  Files appear under their final names only when
 complete.
 """
 
-import os
 import pathlib
-import pty
 import re
-import select
 import signal
 import subprocess
 import time
 
 import pytest
 
+from cli_pty import run_on_pty
 from fixture_server import FixtureServer, payload
 
 TIMEOUT = 60  # bounds a hung command only
@@ -256,42 +254,10 @@ def test_get_help(ungil_cli):
 # ---------------------------------------------------------------------------
 # the progress line
 
-def run_on_pty(argv, timeout=30):
-    """Runs argv with stderr on a pseudo-terminal; returns (status, stderr
-    bytes as the terminal received them)."""
-    master, slave = pty.openpty()
-    try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=slave)
-    finally:
-        os.close(slave)
-    out = b""
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.5)
-            if ready:
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:          # EIO: the last writer closed
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            elif proc.poll() is not None:
-                break
-        status = proc.wait(timeout=5)
-    finally:
-        os.close(master)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return status, out
-
-
 def test_get_progress_line_on_a_terminal(ungil_cli, srv, tmp_path):
     urls = [srv.url("/bytes/100"), srv.url("/delay/0.7/bytes/10")]
-    status, err = run_on_pty([ungil_cli, "get", *urls, "-o", str(tmp_path)])
+    status, err = run_on_pty([ungil_cli, "get", *urls, "-o", str(tmp_path)],
+                             timeout=30)
     assert status == 0, err
     assert b"\r\x1b[K[" in err, err
     assert re.search(rb"\[1/2\] [\d.]+ [kMG]?B  [\d.]+ [kMG]?B/s  ETA ", err), err
@@ -316,7 +282,7 @@ def test_get_no_progress_line_on_a_pipe(ungil_cli, srv, tmp_path):
 
 def test_get_quiet_on_a_terminal(ungil_cli, srv, tmp_path):
     status, err = run_on_pty([ungil_cli, "get", srv.url("/delay/0.5/bytes/3"),
-                              "-q", "-o", str(tmp_path)])
+                              "-q", "-o", str(tmp_path)], timeout=30)
     assert (status, err) == (0, b"")
 
 

@@ -12,9 +12,7 @@ destination directory.
 
 import io
 import os
-import pty
 import re
-import select
 import signal
 import struct
 import subprocess
@@ -26,6 +24,7 @@ import pytest
 from PIL import Image, ImageFilter
 
 import ungil
+from cli_pty import run_on_pty
 from fixture_server import FixtureServer
 
 TIMEOUT = 60  # bounds a hung command only
@@ -386,44 +385,12 @@ def test_cli_failures_and_usage(site, tmp_path, ungil_cli):
         f"  {srv.url('/status/404')}: download failed: HTTP status 404"]
 
 
-def run_on_pty(argv, timeout=TIMEOUT):
-    """Runs argv with stderr on a pseudo-terminal; returns (status, what
-    the terminal received)."""
-    master, slave = pty.openpty()
-    try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=slave)
-    finally:
-        os.close(slave)
-    out = b""
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.5)
-            if ready:
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:  # EIO: the last writer closed
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            elif proc.poll() is not None:
-                break
-        status = proc.wait(timeout=5)
-    finally:
-        os.close(master)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return status, out.decode()
-
-
 def test_cli_progress_line_on_a_terminal(site, tmp_path, ungil_cli):
     srv, good = site
     urls = [srv.url(p + "?delay=0.3") for p, _ in good[:8]]
-    status, out = run_on_pty([ungil_cli, "pictures", *urls, "-o",
+    status, raw = run_on_pty([ungil_cli, "pictures", *urls, "-o",
                               str(tmp_path), "-j", "2"])
+    out = raw.decode()
     assert status == 0, out
     assert re.search(r"\[\d+/8\] downloaded \d+", out), out
     assert "\x1b[K" in out
