@@ -10,6 +10,8 @@
  * ug__crawl_flush before a level's barrier, so the graph and the next
  * level are the same as without the delay.
  */
+#include "ungil/crawl.h"
+
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
