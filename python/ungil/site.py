@@ -243,7 +243,8 @@ class Site:
             headers[name.strip().lower()] = value.strip()
         keep = (version == "HTTP/1.1"
                 and headers.get("connection", "").lower() != "close")
-        if "content-length" in headers or "transfer-encoding" in headers:
+        if headers.get("content-length", "0") != "0" or \
+                "transfer-encoding" in headers:
             await self._respond(writer, 400, b"no request bodies here\n",
                                 "text/plain", close=True)
             return False

@@ -9,8 +9,9 @@ loop in C on native threads with the GIL released.
 The multiprocessing rows show where their time goes: start-up (a pool made
 for the job, as a script would), the compute time measured inside the
 workers, and the rest (pickling, pipes, scheduling).  A second process row
-sends the numbers themselves as a list, the way data usually travels to
-worker processes, to show what serialisation costs when there is data.
+sends the numbers themselves as a list to a pool already started, the way
+data usually travels to worker processes, to show what serialisation costs
+when there is data.
 """
 
 import pickle
@@ -108,9 +109,11 @@ def in_processes(n, processes, context, details):
 
 
 def in_processes_with_data(numbers, processes, context, details):
-    """sum of a list, the list's halves sent to a multiprocessing.Pool;
-    fills `details` with the pickled size and the time to pickle it here
-    (the workers unpickle as much again)."""
+    """sum of a list, the list's parts sent to a warm multiprocessing.Pool;
+    returns (sum, seconds of the map alone: pickling, pipes, unpickling and
+    the sums) and fills `details` with the pickled size, the time to
+    pickle it here (the workers unpickle as much again) and the compute
+    time in the workers."""
     chunks = [numbers[k * len(numbers) // processes:
                       (k + 1) * len(numbers) // processes]
               for k in range(processes)]
@@ -118,18 +121,22 @@ def in_processes_with_data(numbers, processes, context, details):
     size = sum(len(pickle.dumps(c, pickle.HIGHEST_PROTOCOL)) for c in chunks)
     details.setdefault("pickle", []).append(time.perf_counter() - start)
     details["bytes"] = [size]
-    pool = context.Pool(processes)
-    try:
+    with context.Pool(processes) as pool:
         pool.map(time.sleep, [0] * processes, chunksize=1)
         started = time.perf_counter()
         results = pool.map(timed_sum_list, chunks, chunksize=1)
-        details.setdefault("send+compute", []).append(
-            time.perf_counter() - started)
-    finally:
-        pool.close()
-        pool.join()
+        seconds = time.perf_counter() - started
     details.setdefault("compute", []).append(max(s for _, s in results))
-    return sum(value for value, _ in results)
+    return sum(value for value, _ in results), seconds
+
+
+def _exact_timed(fn, n):
+    def run():
+        value, seconds = fn()
+        if value != n * (n + 1) // 2:
+            raise AssertionError(f"wrong sum for n={n}: {value}")
+        return seconds
+    return run
 
 
 def _exact(fn, n):
@@ -165,14 +172,15 @@ def run_cpu(n=10_000_000, repeat=3, threads=2, processes=2,
     details, data_details = {}, {}
     names = ["pure Python, 1 thread", f"pure Python, {threads} threads",
              f"multiprocessing.Pool({processes}), incl. start",
-             f"multiprocessing.Pool({processes}), numbers sent as a list",
+             f"multiprocessing.Pool({processes}) (warm), numbers sent "
+             f"as a list",
              "ungil.sum_upto, 1 thread", f"ungil.sum_upto, {threads} threads"]
     measured = measure([
         (names[0], _exact(lambda: sum_upto(n), n)),
         (names[1], _exact(lambda: in_threads(n, threads), n)),
         (names[2], _exact(lambda: in_processes(n, processes, context,
                                                details), n)),
-        (names[3], _exact(lambda: in_processes_with_data(
+        (names[3], _exact_timed(lambda: in_processes_with_data(
             numbers, processes, context, data_details), list_n)),
         (names[4], _exact(lambda: ungil.sum_upto(n_native, threads=1),
                           n_native)),
@@ -189,9 +197,10 @@ def run_cpu(n=10_000_000, repeat=3, threads=2, processes=2,
                     f"(in workers), transfer {d['transfer']:.3f} s, "
                     f"shutdown {d['shutdown']:.3f} s")
     rows[3].details = {k: _median(v) for k, v in data_details.items()}
-    rows[3].note = (f"{rows[3].details['bytes'] / 1e6:.1f} MB pickled in "
-                    f"{rows[3].details['pickle']:.3f} s here, compute "
-                    f"{rows[3].details['compute']:.3f} s in workers")
+    d = rows[3].details
+    rows[3].note = (f"{d['bytes'] / 1e6:.1f} MB pickled in {d['pickle']:.3f} "
+                    f"s here (and unpickled there), compute "
+                    f"{d['compute']:.3f} s in workers")
     rows[5].note = "the loop in C, GIL released"
     timeline_list = _timelines(n, threads, n_native) if timelines else []
     return Experiment(
@@ -241,7 +250,10 @@ def _timelines(n, threads, n_native):
         "serialises the threads.")
     with ungil.Pool(threads, trace=True) as pool:
         part = max(1, n_native // threads)
-        list(pool.map(ungil.sum_upto, [part] * threads, [1] * threads))
+        futures = [pool.submit(ungil.sum_upto, part, 1)
+                   for _ in range(threads)]
+        for future in futures:
+            future.result()
     native = from_trace(
         pool.trace, f"{threads} x ungil.sum_upto({part:,}) on "
                     f"ungil.Pool({threads})",

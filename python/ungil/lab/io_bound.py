@@ -82,11 +82,16 @@ def mp_context(method=None):
     it exists (fork from a process with running threads, as the lab's is,
     can deadlock its children), else the platform's default.  A first tiny
     pool is started and closed here, so that the one-time start of the fork
-    server is not counted against the first pool measured."""
+    server is not counted against the first pool measured; the server
+    imports the lab's task modules once, so that its children do not each
+    import them again."""
     if method is None:
         methods = multiprocessing.get_all_start_methods()
         method = "forkserver" if "forkserver" in methods else None
     context = multiprocessing.get_context(method)
+    if context.get_start_method() == "forkserver":
+        context.set_forkserver_preload(["ungil.lab.cpu_bound",
+                                        "ungil.lab.io_bound"])
     with context.Pool(1) as pool:
         pool.map(time.sleep, [0])
     return context
