@@ -21,10 +21,15 @@
  * made safe by ungil/path.h; nothing is written outside the directory.
  * Without a directory, bodies are kept in memory and handed to the callback.
  *
+ * Backpressure: an optional admit callback is asked before each transfer
+ * starts; while it says no, queued requests wait (transfers already running
+ * go on) and the loop sleeps until ug_fetch_wake or 100 ms pass.  The
+ * picture pipeline uses it to stop downloading while CPU work piles up.
+ *
  * Thread-safety: one engine is driven by one thread.  ug_fetch_add may be
  * called from that thread (also from inside the callbacks) or before the
- * run; no other call is thread-safe.  The cancel flag may be set from any
- * thread.
+ * run; no other call is thread-safe, except ug_fetch_wake.  The cancel flag
+ * may be set from any thread.
  */
 #ifndef UNGIL_FETCH_H
 #define UNGIL_FETCH_H
@@ -79,6 +84,12 @@ typedef void (*ug_fetch_progress_fn)(void *ctx, const ug_fetch_progress *p);
  * parse pages while they stream. */
 typedef int (*ug_fetch_data_fn)(void *ctx, size_t index, void *user,
                                 const unsigned char *data, size_t size);
+/* Asked on the engine's thread just before the request `index` starts a
+ * transfer (first attempts and retries alike); returning 1 starts it,
+ * returning 0 puts it back at the head of its queue and holds every queued
+ * request back until the engine is woken (ug_fetch_wake) or its next poll
+ * (at most 100 ms later), when it asks again. */
+typedef int (*ug_fetch_admit_fn)(void *ctx, size_t index, void *user);
 
 typedef struct ug_fetch_options {
     unsigned concurrency;        /* transfers in flight, default 64 */
@@ -105,6 +116,7 @@ typedef struct ug_fetch_options {
     ug_fetch_progress_fn on_progress;
     unsigned progress_interval_ms; /* default 200 */
     ug_fetch_data_fn on_data;
+    ug_fetch_admit_fn admit;     /* NULL = always admit */
     void *ctx;                   /* passed to the callbacks */
     uint32_t seed;               /* backoff jitter; 0 = from the clock */
 } ug_fetch_options;
@@ -139,6 +151,11 @@ long ug_fetch_add(ug_fetch *fetch, const char *url, const char *name,
  * could continue it (it broke off after receiving bytes).
  * Returns 0 or UG_ECANCELED.  Blocks. */
 int ug_fetch_run(ug_fetch *fetch, const int *cancel);
+
+/* Wakes the engine's loop from any thread, so that it asks the admit
+ * callback again at once instead of at its next poll.  Harmless when the
+ * engine is not waiting.  Thread-safe. */
+void ug_fetch_wake(ug_fetch *fetch);
 
 #ifdef __cplusplus
 }

@@ -12,5 +12,6 @@
 #include "ungil/fetch.h"
 #include "ungil/path.h"
 #include "ungil/image.h"
+#include "ungil/pictures.h"
 
 #endif

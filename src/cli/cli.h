@@ -33,6 +33,7 @@ const int *cli_catch_interrupt(void);
 
 /* The subcommands. */
 int cmd_get(int argc, char **argv);
+int cmd_pictures(int argc, char **argv);
 int cmd_sum(int argc, char **argv);
 
 #endif

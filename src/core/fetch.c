@@ -111,6 +111,7 @@ struct ug_fetch {
     CURL **spare;           /* recycled easy handles */
     size_t nspare;
     unsigned active;
+    bool held;              /* the admit callback refused the last start */
 
     uint64_t bytes_total;
     uint64_t last_progress_ns, last_progress_bytes, start_ns;
@@ -688,11 +689,21 @@ static struct request *next_request(ug_fetch *f, struct host **hp) {
 }
 
 static void fill_slots(ug_fetch *f) {
+    f->held = false;
     while (f->active < f->opts.concurrency && f->queued) {
         struct host *h;
         struct request *r = next_request(f, &h);
         if (!r)
             return;
+        if (f->opts.admit && !f->opts.admit(f->opts.ctx, r->index, r->user)) {
+            r->next = h->head; /* back to the head: it keeps its turn */
+            h->head = r;
+            if (!h->tail)
+                h->tail = r;
+            f->queued++;
+            f->held = true;
+            return;
+        }
         /* active < concurrency, so some slot is free. */
         struct transfer *t = f->slots;
         while (t->req)
@@ -1056,11 +1067,15 @@ int ug_fetch_run(ug_fetch *f, const int *cancel) {
         curl_multi_timeout(f->multi, &curl_ms);
         if (curl_ms >= 0 && curl_ms < wait_ms)
             wait_ms = curl_ms;
-        if (f->active)
+        if (f->active || f->held) /* held: ug_fetch_wake ends the wait */
             curl_multi_poll(f->multi, NULL, 0, (int)wait_ms, NULL);
         else if (f->ndelayed && !f->queued && !f->bad && wait_ms > 0)
             usleep((useconds_t)wait_ms * 1000); /* only retries are waiting */
     }
     progress(f, true);
     return 0;
+}
+
+void ug_fetch_wake(ug_fetch *f) {
+    curl_multi_wakeup(f->multi);
 }

@@ -67,6 +67,7 @@ int ub_pool_init_type(PyObject *module, ub_state *st);
 int ub_mapjob_init_type(PyObject *module, ub_state *st);
 int ub_trace_init_type(PyObject *module, ub_state *st);
 int ub_download_init_type(PyObject *module, ub_state *st);
+int ub_pictures_init_type(PyObject *module, ub_state *st);
 
 /* The Trace object's core trace (borrowed), or NULL with TypeError. */
 ug_trace *ub_trace_get(ub_state *st, PyObject *obj);

@@ -200,7 +200,8 @@ static int module_exec(PyObject *module) {
         return -1;
     if (ub_trace_init_type(module, st) < 0 || ub_pool_init_type(module, st) < 0 ||
         ub_mapjob_init_type(module, st) < 0 ||
-        ub_download_init_type(module, st) < 0)
+        ub_download_init_type(module, st) < 0 ||
+        ub_pictures_init_type(module, st) < 0)
         return -1;
     if (PyModule_AddStringConstant(module, "C_VERSION", UG_VERSION) < 0)
         return -1;

@@ -1898,6 +1898,95 @@ static void test_add_from_on_done(void) {
     results_free(&rs);
 }
 
+/* ---- backpressure: the admit callback ----------------------------------- */
+
+struct gate {
+    unsigned limit;      /* admit while fewer than this are unreported */
+    unsigned admitted;   /* starts the callback allowed */
+    atomic_int open;     /* 0: refuse everything (second part) */
+    unsigned asked_closed; /* refusals while closed */
+    struct results *rs;
+};
+
+static int admit_limited(void *ctx, size_t index, void *user) {
+    struct results *rs = ctx;
+    struct gate *g = rs->extra;
+    if (!atomic_load(&g->open)) {
+        g->asked_closed++;
+        return 0;
+    }
+    if (g->admitted - rs->reports >= g->limit)
+        return 0;
+    g->admitted++;
+    return 1;
+}
+
+struct opener {
+    ug_fetch *f;
+    struct gate *g;
+    struct server *srv;
+    unsigned requests_while_closed;
+};
+
+/* Waits a little, checks that nothing reached the server, then opens the
+ * gate and wakes the engine. */
+static void *open_later(void *arg) {
+    struct opener *op = arg;
+    struct timespec ts = {0, 150 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    op->requests_while_closed = server_counts(op->srv).requests;
+    atomic_store(&op->g->open, 1);
+    ug_fetch_wake(op->f);
+    return NULL;
+}
+
+static void test_admit(void) {
+    for (int part = 0; part < 2; part++) {
+        struct server *srv = server_start();
+        if (!srv)
+            return;
+        struct results rs = {0};
+        struct gate g = {.limit = 2, .rs = &rs};
+        atomic_init(&g.open, part == 0);
+        rs.extra = &g;
+        ug_fetch_options o;
+        test_options(&o);
+        o.concurrency = 8;
+        o.per_host = 8;
+        o.admit = admit_limited;
+        ug_fetch *f = new_fetch(&o, &rs);
+        if (!f) {
+            server_stop(srv);
+            return;
+        }
+        for (long i = 0; i < 20; i++)
+            add_path(f, srv, "/slow/20", NULL, NULL, i);
+        struct opener op = {.f = f, .g = &g, .srv = srv};
+        pthread_t th;
+        if (part == 1 && !CHECK_INT_EQ(pthread_create(&th, NULL, open_later, &op), 0)) {
+            ug_fetch_free(f);
+            server_stop(srv);
+            return;
+        }
+        CHECK_RC(ug_fetch_run(f, NULL), 0);
+        if (part == 1) {
+            pthread_join(th, NULL);
+            CHECK_UINT_EQ(op.requests_while_closed, 0);
+            CHECK_UINT(g.asked_closed, >=, 1);
+        }
+        ug_fetch_free(f);
+        CHECK_UINT_EQ(rs.reports, 20);
+        CHECK_UINT_EQ(g.admitted, 20);
+        for (size_t i = 0; i < 20; i++)
+            CHECK_RC(outcome(&rs, i)->error, 0);
+        struct server_counts sc = server_counts(srv);
+        CHECK_UINT_EQ(sc.requests, 20);
+        CHECK_UINT(sc.max_active, <=, 2);
+        server_stop(srv);
+        results_free(&rs);
+    }
+}
+
 /* ---- trace -------------------------------------------------------------- */
 
 struct trace_seen {
@@ -2095,6 +2184,7 @@ int main(int argc, char **argv) {
         CHECK_TEST(test_progress),
         CHECK_TEST(test_cancel),
         CHECK_TEST(test_add_from_on_done),
+        CHECK_TEST(test_admit),
         CHECK_TEST(test_trace),
         CHECK_TEST(test_sha256),
         CHECK_TEST(test_resume),
