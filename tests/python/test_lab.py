@@ -41,7 +41,7 @@ def experiments(site):
         "cpu": lab.run_cpu(n=200_000, n_native=2_000_000, list_n=20_000,
                            **options),
         "mixed": lab.run_mixed(site, n=2, timeline_urls=2, **options),
-        "pool": lab.run_pool(tasks=300, native_tasks=3, native_n=100_000,
+        "pool": lab.run_pool(tasks=300, native_tasks=3, native_n=2_000_000,
                              **options),
     }
 
@@ -132,7 +132,7 @@ def test_io_experiment(experiments):
     for lane in python.lanes:
         assert lane.seconds("io") > 0, lane.segments  # blocked in sockets
     assert len(native.lanes) >= 1
-    assert all(k == "native" for lane in native.lanes
+    assert all(k == "transfer" for lane in native.lanes
                for k, _, _ in lane.segments)
 
 

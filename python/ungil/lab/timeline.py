@@ -44,7 +44,8 @@ KINDS = {
     "gil": ("waiting for the GIL (or a core)", "#e2e8f0"),
     "io": ("blocked in I/O (GIL released)", "#f6ad55"),
     "c": ("in C code (Pillow, ungil)", "#9f7aea"),
-    "native": ("ungil task on a native thread", "#38a169"),
+    "native": ("ungil work on a native thread (no GIL)", "#38a169"),
+    "transfer": ("ungil transfer on its native loop (no GIL)", "#dd6b20"),
 }
 
 # Built-ins that wait for something outside the interpreter and release the
@@ -218,16 +219,18 @@ class _ProfileHook:
             self.lane.segments.append(("python", self.run_start, end))
 
 
-def from_trace(trace, title, note="", kind="native", origin=None):
+def from_trace(trace, title, note="", origin=None):
     """A Timeline of an ungil.Trace: one lane per native lane, one segment
-    per event.  Times start at the first event unless `origin` (seconds on
-    the trace's clock) is given."""
+    per event, of kind "transfer" for the downloader's transfers and
+    "native" for everything else.  Times start at the first event unless
+    `origin` (seconds on the trace's clock) is given."""
     events = trace.events()
     if origin is None:
         origin = min((e[3] for e in events), default=0.0)
     lanes = {}
-    for index, name, _label, start, end, _arg in events:
+    for index, name, label, start, end, _arg in events:
         lane = lanes.setdefault(index, Lane(name))
+        kind = "transfer" if label == "transfer" else "native"
         lane.segments.append((kind, start - origin, end - origin))
     ordered = sorted(lanes.values(), key=lambda lane: _natural(lane.name))
     return Timeline(title, ordered, note)
