@@ -99,21 +99,24 @@ def pictures_step(step, site, out):
 
 
 def crawl_step(step, site, out):
-    """ungil.crawl from the site's home page; the graph to out/graph.html."""
+    """ungil.crawl from the site's home page (HTML only, every page); the
+    link graph to out/graph.html."""
     crawl = getattr(ungil, "crawl", None)
     if crawl is None:
         raise LabUnavailable(
             "ungil.crawl is not in this build of ungil (the crawler has not "
             "been merged yet)")
-    graph = crawl(site.url("/"))
+    graph = crawl(site.url("/"), content_types=["text/html"],
+                  max_pages=site.pages + 10)
     path = out / "graph.html"
-    graph.save(path)
+    graph.save(path, title="ungil's local site: the link graph")
     step.files.append(path)
-    nodes = graph.number_of_nodes() if hasattr(graph, "number_of_nodes") \
-        else len(graph)
-    step.summary = f"{nodes} pages crawled, graph in {path}"
+    fetched = sum(1 for node in graph.nodes if node.status == 200)
+    step.summary = (f"{fetched} pages fetched, {len(graph.nodes)} URLs and "
+                    f"{graph.edge_count} links in {path}")
     step.html = (f'<p>The link graph of the site: <a href="graph.html">'
-                 f"graph.html</a> ({nodes} pages).</p>")
+                 f"graph.html</a> ({fetched} pages fetched, "
+                 f"{len(graph.nodes)} URLs, {graph.edge_count} links).</p>")
 
 
 def _write(path, data):

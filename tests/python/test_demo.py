@@ -43,7 +43,10 @@ def test_demo_writes_its_directory(child, tmp_path):
         assert re.search(r"ungil\.download_pictures \+ FIND_EDGES\s+"
                          r"not available", result.stdout)
     if hasattr(ungil, "crawl"):
-        assert (out / "graph.html").is_file()
+        graph = (out / "graph.html").read_text(encoding="utf-8")
+        assert "/page/5.html" in graph
+        fetched = re.search(r"(\d+) pages fetched", result.stdout)
+        assert fetched and int(fetched.group(1)) >= 7  # home + 6 pages
     else:
         assert not (out / "graph.html").exists()
         assert re.search(r"ungil\.crawl of the site\s+not available",
