@@ -249,8 +249,11 @@ def test_recorder_shows_the_gil_serialising_cpu_threads():
     running = [[s for s in lane.segments if s[0] == "python"]
                for lane in timeline.lanes]
     assert all(running)
-    # Each thread also waited: the other one held the GIL meanwhile.
-    assert all(lane.seconds("gil") > 0 for lane in timeline.lanes)
+    # The threads also waited, at least partly while the other one held
+    # the GIL (the rest is "stalled": no core free on a busy machine).
+    assert all(lane.seconds("gil") + lane.seconds("stalled") > 0
+               for lane in timeline.lanes)
+    assert sum(lane.seconds("gil") for lane in timeline.lanes) > 0
     # And their running bars (almost) never overlap: one at a time.
     busy = sum(lane.seconds("python") for lane in timeline.lanes)
     assert _overlap(*running) < 0.1 * busy

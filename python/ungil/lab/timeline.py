@@ -18,12 +18,18 @@ and when it waited, in one of two ways:
   writes) and "in C code" otherwise (Pillow's decoder and filters; Pillow
   releases the GIL inside them too).  Outside such calls the hook fires
   every few microseconds while the thread runs Python code, so a long gap
-  there is again a wait for the GIL (or a core).  Known limits: the time to
+  there is again a wait.  Known limits: the time to
   take the GIL back after a blocking call counts as part of that call, and
   a Python loop that calls nothing for longer than the threshold would be
   drawn as waiting.  The hook slows Python code down (several times for
   call-heavy code such as requests), so timed figures always come from
   separate, uninstrumented runs.
+
+A wait is drawn as "waiting for the GIL" while another recorded thread ran
+Python code (or C code, which may hold the GIL), and as "stalled" while no
+recorded thread ran at all: then every thread was waiting for a core (the
+machine is busy with other processes) or an unrecorded thread, such as the
+one starting the others, held the GIL.
 
 ungil's own runs are drawn from its native trace (ungil.Trace): one lane
 per native thread or transfer slot, one bar per task.
@@ -41,7 +47,9 @@ __all__ = ["KINDS", "Lane", "Recorder", "Timeline", "draw_timeline",
 # Kind of a segment -> (legend text, colour).
 KINDS = {
     "python": ("running Python (holds the GIL)", "#2b6cb0"),
-    "gil": ("waiting for the GIL (or a core)", "#e2e8f0"),
+    "gil": ("waiting for the GIL (another thread ran Python)", "#cbd5e0"),
+    "stalled": ("waiting, no recorded thread running (no free core)",
+                "#fed7d7"),
     "io": ("blocked in I/O (GIL released)", "#f6ad55"),
     "c": ("in C code (Pillow, ungil)", "#9f7aea"),
     "native": ("ungil work on a native thread (no GIL)", "#38a169"),
@@ -152,7 +160,9 @@ class Recorder:
                 lane.segments = _segments_from_ticks(
                     [t - self.origin for t in lane.ticks], self.gap)
             self._ticking = []
-            return Timeline(title, list(self._lanes), note)
+            lanes = list(self._lanes)
+        _split_waits(lanes)
+        return Timeline(title, lanes, note)
 
 
 def _segments_from_ticks(ticks, gap):
@@ -168,6 +178,44 @@ def _segments_from_ticks(ticks, gap):
         prev = t
     segments.append(("python", start, prev))
     return segments
+
+
+def _merged(intervals):
+    out = []
+    for start, end in sorted(intervals):
+        if out and start <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], end)
+        else:
+            out.append([start, end])
+    return out
+
+
+def _split_waits(lanes):
+    """Splits each lane's "gil" segments into "gil" (another lane ran) and
+    "stalled" (no lane ran) pieces."""
+    running = [[(s, e) for k, s, e in lane.segments if k in ("python", "c")]
+               for lane in lanes]
+    for i, lane in enumerate(lanes):
+        others = _merged([iv for j, ivs in enumerate(running) if j != i
+                          for iv in ivs])
+        segments = []
+        for kind, start, end in lane.segments:
+            if kind != "gil":
+                segments.append((kind, start, end))
+                continue
+            t = start
+            for o_start, o_end in others:
+                if o_end <= t:
+                    continue
+                if o_start >= end:
+                    break
+                if o_start > t:
+                    segments.append(("stalled", t, o_start))
+                segments.append(("gil", max(t, o_start), min(end, o_end)))
+                t = min(end, o_end)
+            if t < end:
+                segments.append(("stalled", t, end))
+        lane.segments = segments
 
 
 class _ProfileHook:
@@ -251,16 +299,16 @@ def draw_timeline(timeline, fmt="svg", width=9.0, max_lanes=24):
 
     lanes = timeline.lanes[:max_lanes]
     hidden = len(timeline.lanes) - len(lanes)
-    height = 1.3 + 0.32 * max(1, len(lanes))
+    used = {k for lane in lanes for k, _, _ in lane.segments}
+    legend_rows = (len(used & set(KINDS)) + 1) // 2
+    height = 1.2 + 0.32 * max(1, len(lanes)) + 0.18 * legend_rows
     fig = Figure(figsize=(width, height), dpi=100)
     ax = fig.add_subplot()
-    used = set()
     for row, lane in enumerate(lanes):
         for kind in KINDS:
             bars = [(s, max(e - s, 1e-9)) for k, s, e in lane.segments
                     if k == kind]
             if bars:
-                used.add(kind)
                 ax.broken_barh(bars, (row - 0.4, 0.8),
                                facecolors=KINDS[kind][1],
                                edgecolor="none")
@@ -280,11 +328,11 @@ def draw_timeline(timeline, fmt="svg", width=9.0, max_lanes=24):
     from matplotlib.patches import Patch
     handles = [Patch(color=KINDS[k][1], label=KINDS[k][0])
                for k in KINDS if k in used]
+    bottom = (0.08 + 0.18 * legend_rows) / height
     if handles:
-        ax.legend(handles=handles, loc="upper center", fontsize=7,
-                  bbox_to_anchor=(0.5, -0.12 - 0.6 / height), ncol=3,
-                  frameon=False)
-    fig.tight_layout()
+        fig.legend(handles=handles, loc="lower center", fontsize=7, ncol=2,
+                   frameon=False)
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     out = io.BytesIO()
     fig.savefig(out, format=fmt)
     return out.getvalue()
