@@ -14,14 +14,15 @@ and when it waited, in one of two ways:
   thread runs under sys.setprofile, whose hook sees every Python call and
   return and every call of a built-in ("c_call" / "c_return").  A built-in
   call that lasts long is drawn "blocked in I/O" when it is one that
-  releases the GIL to wait (recv, connect, sleep, a lock, file reads and
-  writes) and "in C code" otherwise (Pillow's decoder and filters; Pillow
+  releases the GIL to wait (recv, connect, sleep, a lock, opening, reading,
+  writing or stat-ing a file) and "in C code" otherwise (Pillow's decoder and filters; Pillow
   releases the GIL inside them too).  Outside such calls the hook fires
   every few microseconds while the thread runs Python code, so a long gap
   there is again a wait.  Known limits: the time to
-  take the GIL back after a blocking call counts as part of that call, and
-  a Python loop that calls nothing for longer than the threshold would be
-  drawn as waiting.  The hook slows Python code down (several times for
+  take the GIL back after a blocking call counts as part of that call; a
+  Python loop that calls nothing for longer than the threshold would be
+  drawn as waiting; and on a busy machine a short built-in (isinstance)
+  during which the operating system took the core away is drawn as C code.  The hook slows Python code down (several times for
   call-heavy code such as requests), so timed figures always come from
   separate, uninstrumented runs.
 
@@ -56,13 +57,14 @@ KINDS = {
     "transfer": ("ungil transfer on its native loop (no GIL)", "#dd6b20"),
 }
 
-# Built-ins that wait for something outside the interpreter and release the
-# GIL while they do.
+# Built-ins that wait for something outside the interpreter (the network,
+# the disk, a lock, the clock) and release the GIL while they do.
 BLOCKING = frozenset({
     "recv", "recv_into", "recvfrom", "send", "sendall", "sendto", "connect",
-    "connect_ex", "accept", "getaddrinfo", "gethostbyname", "sleep",
-    "acquire", "select", "poll", "epoll", "read", "readinto", "write",
-    "flush", "do_handshake", "wait",
+    "connect_ex", "accept", "close", "shutdown", "getaddrinfo",
+    "gethostbyname", "sleep", "acquire", "select", "poll", "epoll", "read",
+    "readinto", "write", "flush", "do_handshake", "wait", "open", "stat",
+    "lstat", "fstat", "listdir", "scandir", "fsync",
 })
 
 
