@@ -35,14 +35,14 @@ from .site import Site
 
 class Step:
     """What one step of the demo did: its name, status ("done" or "not
-    available"), seconds, a one-line summary and the files it wrote."""
+    available"), seconds, a one-line summary, an HTML section for the
+    report and, for the lab step, its experiments."""
 
     def __init__(self, name):
         self.name = name
         self.status = "not run"
         self.seconds = 0.0
         self.summary = ""
-        self.files = []
         self.html = ""
         self.experiments = []
 
@@ -73,7 +73,6 @@ def lab_step(step, site, options, out):
         for timeline in experiment.timelines:
             path = folder / f"{experiment.key}-{_slug(timeline.title)}.svg"
             _write(path, draw_timeline(timeline))
-            step.files.append(path)
     step.experiments = experiments
     measured = [e.key for e in experiments]
     step.summary = f"experiments {', '.join(measured)}"
@@ -91,10 +90,7 @@ def pictures_step(step, site, out):
         path = folder / f"pictures-trace.{ext}"
         trace.save(path, title=f"ungil.download_pictures: {len(urls)} "
                                f"pictures, FIND_EDGES")
-        step.files.append(path)
-    written = sorted(Path(r.path) for r in results)
-    step.files[:0] = written
-    step.summary = f"{len(written)} pictures filtered into {dest}"
+    step.summary = f"{len(results)} pictures filtered into {dest}"
     step.html = _thumbnails(site, results)
 
 
@@ -110,7 +106,6 @@ def crawl_step(step, site, out):
                   max_pages=site.pages + 10)
     path = out / "graph.html"
     graph.save(path, title="ungil's local site: the link graph")
-    step.files.append(path)
     fetched = sum(1 for node in graph.nodes if node.status == 200)
     step.summary = (f"{fetched} pages fetched, {len(graph.nodes)} URLs and "
                     f"{graph.edge_count} links in {path}")

@@ -21,7 +21,6 @@ from PIL import Image
 
 import ungil
 from ungil import lab
-from ungil.lab.timeline import KINDS
 from ungil.site import Site
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import ungil
 
-from .results import table_cells
+from .results import format_seconds, table_cells
 from .timeline import draw_timeline
 
 __all__ = ["chart", "machine", "write_report"]
@@ -86,7 +86,7 @@ def chart(experiment, fmt="svg"):
     for y, row in enumerate(rows):
         if row.ok:
             x = row.high * 1.1 if log else row.high + right * 0.01
-            ax.text(x, y, _short_seconds(row.seconds), va="center",
+            ax.text(x, y, format_seconds(row.seconds), va="center",
                     fontsize=8)
         else:
             ax.text(left, y, "  unavailable", va="center", fontsize=8,
@@ -102,14 +102,6 @@ def chart(experiment, fmt="svg"):
     out = io.BytesIO()
     fig.savefig(out, format=fmt)
     return out.getvalue()
-
-
-def _short_seconds(seconds):
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.1f} ms"
-    return f"{seconds * 1e6:.0f} µs"
 
 
 def _img(svg_bytes, alt):
