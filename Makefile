@@ -21,8 +21,10 @@ FUZZ_CC := clang
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
   -fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE -Wall -Wextra -Iinclude \
   -Itests/c
-FUZZ_HEADERS = $(wildcard include/ungil/*.h) tests/c/name_rules.h
+FUZZ_HEADERS = $(wildcard include/ungil/*.h fuzz/*.h src/core/*.h) tests/c/name_rules.h
 FUZZ_HARNESSES :=
+FUZZ_IMAGE_SOURCES := src/core/image_codec.c src/core/image_jpeg.c \
+  src/core/image_png.c
 
 .PHONY: setup build demo test test-c test-python bench sanitize asan tsan \
   fuzz clean
@@ -92,13 +94,13 @@ tsan: setup
 # working corpus $(FUZZ_BUILD)/corpus/NAME grows from fuzz/seeds/NAME; a
 # dictionary fuzz/NAME.dict is used if present.  Crashing inputs land in
 # $(FUZZ_BUILD)/NAME-crash-*, the whole output in $(FUZZ_BUILD)/fuzz_NAME.log.
-# $(call fuzz_harness,name,core sources)
+# $(call fuzz_harness,name,core sources,libraries to link)
 define fuzz_harness
 FUZZ_HARNESSES += $(1)
 .PHONY: fuzz-$(1)
 $(FUZZ_BUILD)/fuzz_$(1): fuzz/fuzz_$(1).c $(2) $(FUZZ_HEADERS)
 	@mkdir -p $(FUZZ_BUILD)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $$@ fuzz/fuzz_$(1).c $(2)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $$@ fuzz/fuzz_$(1).c $(2) $(3)
 fuzz-$(1): setup $(FUZZ_BUILD)/fuzz_$(1)
 	@mkdir -p $(FUZZ_BUILD)/corpus/$(1)
 	@echo "fuzz-$(1): $(FUZZ_SECONDS) s, output in $(FUZZ_BUILD)/fuzz_$(1).log"
@@ -111,7 +113,9 @@ fuzz-$(1): setup $(FUZZ_BUILD)/fuzz_$(1)
 	    $(FUZZ_BUILD)/fuzz_$(1).log; exit $$$$rc
 endef
 
+$(eval $(call fuzz_harness,jpeg,$(FUZZ_IMAGE_SOURCES),-lturbojpeg -lspng))
 $(eval $(call fuzz_harness,path,src/core/path.c))
+$(eval $(call fuzz_harness,png,$(FUZZ_IMAGE_SOURCES),-lturbojpeg -lspng))
 
 fuzz: setup $(addprefix fuzz-,$(FUZZ_HARNESSES))
 

@@ -56,11 +56,25 @@ def machine_line(m, rounds):
     return "Machine: " + ", ".join(parts) + "."
 
 
+def render_table(table):
+    """An optional summary table of a results file: {"title", "columns",
+    "rows"}, cells already formatted by the benchmark."""
+    if not table:
+        return []
+    cols = table["columns"]
+    out = [f"**{table['title']}**", "", "| " + " | ".join(cols) + " |",
+           "|" + "---|" * 2 + "---:|" * (len(cols) - 2)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |"
+            for row in table["rows"]]
+    return out + [""]
+
+
 def render_one(data):
     m = data["machine"]
     cores = m.get("nproc")
     rounds = max(g["rounds"] for g in data["groups"])
     out = [f"### {data['title']}", "", machine_line(m, rounds), ""]
+    out += render_table(data.get("table"))
     for g in data["groups"]:
         unit = g["contenders"][0]["unit"]
         one = unit.rstrip("s")

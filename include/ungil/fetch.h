@@ -88,7 +88,9 @@ typedef int (*ug_fetch_data_fn)(void *ctx, size_t index, void *user,
  * transfer (first attempts and retries alike); returning 1 starts it,
  * returning 0 puts it back at the head of its queue and holds every queued
  * request back until the engine is woken (ug_fetch_wake) or its next poll
- * (at most 100 ms later), when it asks again. */
+ * (at most 100 ms later), when it asks again.  A retry whose backoff has
+ * passed goes to the head of its host's queue, so a caller that admits
+ * retries of requests it already let in is never stuck behind new ones. */
 typedef int (*ug_fetch_admit_fn)(void *ctx, size_t index, void *user);
 
 typedef struct ug_fetch_options {

@@ -4,7 +4,8 @@
  * An ug_image is a view: it describes pixels that the caller owns (a NumPy
  * array, a Pillow buffer, a decoder's output) and never frees them.  Pixels
  * are interleaved 8-bit samples, `channels` per pixel: 1 (Pillow's "L"),
- * 3 ("RGB") or 4 ("RGBA").  Rows are `stride` bytes apart, top row first.
+ * 2 ("LA"), 3 ("RGB") or 4 ("RGBA").  Rows are `stride` bytes apart, top
+ * row first.
  *
  * ug_image_filter applies a 3x3 or 5x5 kernel with the same bytes as
  * Pillow's Image.filter(ImageFilter.Kernel(...)) and its built-in filters
@@ -19,6 +20,13 @@
  *     below the pixel (the kernel is flipped vertically, not horizontally),
  *     and the sum is clamped to 0..255 and then truncated.  A sum that is
  *     not a number (a scale of 0 makes weights infinite or NaN) gives 0.
+ * The loops are SSE2 or AVX2, whichever is the best the CPU has (checked
+ * at run time), or portable C elsewhere; every path does the same float32
+ * operations in the same order for each sample (no fused multiply-add),
+ * so the bytes never depend on the CPU.  Kernels whose float32 arithmetic
+ * provably never rounds (FIND_EDGES, BLUR, SHARPEN, ...: see
+ * docs/images.md) run in exact 16-bit integers instead, with the same
+ * bytes.
  *
  * Thread-safety: every function here is thread-safe; ug_image_filter only
  * reads `src` and writes `dst`, so calls on distinct outputs may run at
@@ -38,7 +46,7 @@ extern "C" {
 /* A view of caller-owned pixels. */
 typedef struct ug_image {
     int width, height;    /* pixels; 0 is allowed (an empty image) */
-    int channels;         /* 1, 3 or 4 interleaved 8-bit samples per pixel */
+    int channels;         /* 1 to 4 interleaved 8-bit samples per pixel */
     size_t stride;        /* bytes from one row to the next, >= width * channels */
     unsigned char *data;  /* top-left sample; may be NULL when the image is empty */
 } ug_image;
@@ -80,7 +88,7 @@ const char *ug_kernel_builtin_name(size_t index);
  * written.  With a pool, bands of rows run on its workers and on the
  * calling thread (small images stay on the calling thread); with pool
  * NULL, the calling thread does everything.  Blocks until done.
- * Returns 0, or UG_EINVAL (NULL pointers, channels other than 1/3/4,
+ * Returns 0, or UG_EINVAL (NULL pointers, channels other than 1 to 4,
  * negative sizes, a stride too small, NULL data on a non-empty image,
  * mismatched or overlapping images, a kernel size other than 3 or 5), or
  * UG_ENOMEM from the pool. */
@@ -250,7 +258,8 @@ typedef struct ug_encode_options {
                                  for ug_image_encode) */
     int quality;              /* JPEG 1..100, default 75 (Pillow's) */
     int subsampling;          /* JPEG chroma, as Pillow's `subsampling`:
-                                 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0 (default) */
+                                 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0 (default);
+                                 CMYK is always written 4:4:4 */
     int progressive;          /* JPEG: 1 writes a progressive file; default 0 */
     int compress_level;       /* PNG zlib level 0..9, default 6 (Pillow's) */
     const unsigned char (*palette)[4]; /* P: RGBA entries (alpha < 255 adds tRNS) */

@@ -65,7 +65,7 @@ typedef enum ug_pictures_stage {
     UG_STAGE_SAVE = 5      /* the file could not be written */
 } ug_pictures_stage;
 
-/* Pillow's word for a stage ("download", "decode", ...); NULL for
+/* The name of a stage ("download", "decode", ...); NULL for
  * UG_STAGE_NONE and unknown values.  Static string. */
 const char *ug_pictures_stage_name(ug_pictures_stage stage);
 

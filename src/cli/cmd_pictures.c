@@ -1,8 +1,8 @@
 /* cmd_pictures.c - `ungil pictures`: download pictures, filter, save.
  *
  *   ungil pictures [URL...] [-i FILE|-] -o DIR [--filter NAME] [-j N]
- *                  [--threads N] [--format png|jpeg] [--trace FILE]
- *                  [--quiet]
+ *                  [--per-host N] [--threads N] [--format png|jpeg]
+ *                  [--trace FILE] [--quiet]
  *
  * The course's download_picture for many URLs: every transfer on the fetch
  * engine, every picture decoded, filtered (a Pillow built-in kernel,
@@ -29,8 +29,8 @@
 
 static void usage(FILE *out) {
     fputs("usage: ungil pictures [URL...] [-i FILE|-] -o DIR [--filter NAME] [-j N]\n"
-          "                      [--threads N] [--format png|jpeg] [--trace FILE]\n"
-          "                      [--quiet]\n"
+          "                      [--per-host N] [--threads N] [--format png|jpeg]\n"
+          "                      [--trace FILE] [--quiet]\n"
           "\n"
           "Downloads every picture (JPEG or PNG) concurrently, applies a filter\n"
           "with Pillow's exact arithmetic and saves the result into DIR.\n"
@@ -42,6 +42,7 @@ static void usage(FILE *out) {
           "                      EDGE_ENHANCE_MORE, EMBOSS, FIND_EDGES, SHARPEN,\n"
           "                      SMOOTH, SMOOTH_MORE\n"
           "  -j, --jobs N        transfers at once (default 64)\n"
+          "      --per-host N    transfers at once per host (default 8)\n"
           "      --threads N     CPU threads (default: one per CPU)\n"
           "      --format F      png or jpeg (default: keep each input's format)\n"
           "      --trace FILE    save a timeline as SVG (.svg) or Chrome JSON (.json)\n"
@@ -147,6 +148,7 @@ int cmd_pictures(int argc, char **argv) {
         {"output", required_argument, NULL, 'o'},
         {"filter", required_argument, NULL, 'f'},
         {"jobs", required_argument, NULL, 'j'},
+        {"per-host", required_argument, NULL, 'H'},
         {"threads", required_argument, NULL, 'T'},
         {"format", required_argument, NULL, 'F'},
         {"trace", required_argument, NULL, 't'},
@@ -182,6 +184,10 @@ int cmd_pictures(int argc, char **argv) {
             break;
         case 'j':
             if (parse_count("-j", optarg, &o.fetch.concurrency))
+                return CLI_USAGE;
+            break;
+        case 'H':
+            if (parse_count("--per-host", optarg, &o.fetch.per_host))
                 return CLI_USAGE;
             break;
         case 'T':

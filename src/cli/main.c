@@ -26,8 +26,9 @@ static const struct command commands[] = {
      "          [--timeout S] [--max-size BYTES] [--quiet]",
      "download many URLs at once into DIR"},
     {"pictures", cmd_pictures,
-     "[URL...] [-i FILE|-] -o DIR [--filter NAME] [-j N] [--threads N]\n"
-     "          [--format png|jpeg] [--trace FILE.svg|FILE.json] [--quiet]",
+     "[URL...] [-i FILE|-] -o DIR [--filter NAME] [-j N] [--per-host N]\n"
+     "          [--threads N] [--format png|jpeg] [--trace FILE.svg|FILE.json]\n"
+     "          [--quiet]",
      "download pictures, filter them (FIND_EDGES) and save them into DIR"},
     {"sum", cmd_sum, "N [-j THREADS] [--time]",
      "add 1 + 2 + ... + N with a native loop on THREADS threads"},

@@ -250,6 +250,16 @@ static void enqueue(ug_fetch *f, struct host *h, struct request *r) {
     f->queued++;
 }
 
+/* Puts `r` first in its host's queue: a retry that has waited out its
+ * backoff (or a request the admit callback turned away) keeps its turn. */
+static void enqueue_front(ug_fetch *f, struct host *h, struct request *r) {
+    r->next = h->head;
+    h->head = r;
+    if (!h->tail)
+        h->tail = r;
+    f->queued++;
+}
+
 long ug_fetch_add(ug_fetch *f, const char *url, const char *name,
                   const char *sha256, void *user) {
     struct request **reqs = reserve(f->reqs, f->nreqs, &f->reqs_cap,
@@ -696,11 +706,7 @@ static void fill_slots(ug_fetch *f) {
         if (!r)
             return;
         if (f->opts.admit && !f->opts.admit(f->opts.ctx, r->index, r->user)) {
-            r->next = h->head; /* back to the head: it keeps its turn */
-            h->head = r;
-            if (!h->tail)
-                h->tail = r;
-            f->queued++;
+            enqueue_front(f, h, r);
             f->held = true;
             return;
         }
@@ -976,7 +982,9 @@ static uint64_t release_due(ug_fetch *f) {
         if (r->due_ns <= now) {
             *pp = r->next;
             f->ndelayed--;
-            enqueue(f, host_for(f, r->host), r);
+            /* First in line: it was admitted once already, and a caller
+             * holding new requests back may be waiting for it to finish. */
+            enqueue_front(f, host_for(f, r->host), r);
         } else {
             if (r->due_ns - now < next)
                 next = r->due_ns - now;

@@ -7,6 +7,7 @@
  * and dispatches.  Nothing here keeps state between calls.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -80,7 +81,8 @@ int ug_image_alloc(ug_image *img, int width, int height, int channels) {
     if (width < 0 || height < 0 || channels < 1 || channels > 4)
         return UG_EINVAL;
     size_t stride = (size_t)width * (size_t)channels;
-    if (height > 0 && stride > SIZE_MAX / (size_t)height)
+    /* Objects past PTRDIFF_MAX bytes break pointer arithmetic. */
+    if (height > 0 && stride > (size_t)PTRDIFF_MAX / (size_t)height)
         return UG_ERANGE;
     size_t size = stride * (size_t)height;
     unsigned char *data = NULL;

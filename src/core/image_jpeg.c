@@ -13,6 +13,11 @@
  * other warnings (stray bytes between markers) are accepted, as Pillow
  * accepts them.  Progressive files with more than 500 scans are refused
  * (TJFLAG_LIMITSCANS), a guard against scan bombs that Pillow lacks.
+ *
+ * Encoding follows Pillow's defaults (quality 75, 4:2:0, baseline).  CMYK
+ * is the exception: TurboJPEG can only write it as YCCK, and with chroma
+ * subsampling that loses far more than Pillow's plain CMYK, so CMYK is
+ * always written 4:4:4.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +25,7 @@
 
 #include "image_codec.h"
 #include "ungil/error.h"
+#include "ungil/image.h"
 
 /* Walks the markers up to the first start-of-frame and reports whether it
  * is a progressive one (SOF2, SOF6, SOF10, SOF14), as Pillow's
@@ -54,7 +60,9 @@ static int jpeg_error(tjhandle handle) {
 /* Reads the header with `handle` into `info`.  Returns 0 or UG_ECORRUPT. */
 static int read_header(tjhandle handle, const unsigned char *data, size_t size,
                        ug_image_info *info) {
-    int width, height, subsamp, colorspace;
+    /* Preset: for a tables-only stream TurboJPEG 2.1 returns success
+     * without writing any of these (found by fuzz_jpeg). */
+    int width = 0, height = 0, subsamp = -1, colorspace = -1;
     if (size > (unsigned long)-1 ||
         tjDecompressHeader3(handle, data, (unsigned long)size, &width, &height,
                             &subsamp, &colorspace) != 0)
@@ -137,7 +145,7 @@ int ug__jpeg_encode(const ug_image *img, ug_image_mode mode,
     case UG_MODE_1:
     case UG_MODE_L: pf = TJPF_GRAY; sub = TJSAMP_GRAY; break;
     case UG_MODE_RGB: pf = TJPF_RGB; sub = samp[opts->subsampling]; break;
-    case UG_MODE_CMYK: pf = TJPF_CMYK; sub = samp[opts->subsampling]; break;
+    case UG_MODE_CMYK: pf = TJPF_CMYK; sub = TJSAMP_444; break;
     default: return UG_EMODE;
     }
     if (mode == UG_MODE_CMYK) {

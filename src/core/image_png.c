@@ -24,6 +24,7 @@
 
 #include "image_codec.h"
 #include "ungil/error.h"
+#include "ungil/image.h"
 
 /* Chunks larger than this (text, ICC profiles) are refused, and the
  * ancillary chunks kept in memory are capped at this in total. */
@@ -173,7 +174,9 @@ int ug__png_decode(const unsigned char *data, size_t size, size_t max_pixels,
     int channels = ug_image_mode_channels(info->mode);
     if ((rc = ug_image_alloc(&img, info->width, info->height, channels)) != 0)
         goto out;
-    if ((raw = malloc(raw_size)) == NULL) {
+    /* Zeroed: libspng ORs the bits of interlaced sub-byte pixels into
+     * place, so stale bytes would leak into the image. */
+    if ((raw = calloc(1, raw_size)) == NULL) {
         rc = UG_ENOMEM;
         goto out;
     }

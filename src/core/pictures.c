@@ -662,6 +662,8 @@ int ug_pictures_run(ug_pictures *job, const int *cancel) {
             fail(it, UG_ECANCELED, UG_STAGE_DOWNLOAD, NULL);
             finish(job, it, false);
         }
+        if (it->res.error == UG_ECANCELED) /* also when cancelled late */
+            rc = UG_ECANCELED;
     }
     job->end_ns = ug_clock_ns();
     report_progress(job, true);

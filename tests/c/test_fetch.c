@@ -1987,6 +1987,57 @@ static void test_admit(void) {
     }
 }
 
+/* Admits request 0 at once and every other one only after a result came
+ * back: request 0 fails once, and its retry must not queue behind the
+ * requests that are being held back. */
+static int admit_after_first(void *ctx, size_t index, void *user) {
+    struct results *rs = ctx;
+    return index == 0 || rs->reports >= 1;
+}
+
+static void *cancel_after_10s(void *arg) {
+    for (int i = 0; i < 1000 && !atomic_load((atomic_int *)arg + 1); i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    atomic_store((atomic_int *)arg, 1);
+    return NULL;
+}
+
+static void test_admit_retry_first(void) {
+    struct server *srv = server_start();
+    if (!srv)
+        return;
+    struct results rs = {0};
+    ug_fetch_options o;
+    test_options(&o);
+    o.admit = admit_after_first;
+    ug_fetch *f = new_fetch(&o, &rs);
+    if (!f) {
+        server_stop(srv);
+        return;
+    }
+    add_path(f, srv, "/fail-once/100/first.bin", NULL, NULL, 0);
+    for (long i = 1; i < 6; i++)
+        add_path(f, srv, "/bytes/100", NULL, NULL, i);
+    /* [0]: the cancel flag, set after 10 s if the run hangs; [1]: done. */
+    atomic_int flags[2];
+    atomic_init(&flags[0], 0);
+    atomic_init(&flags[1], 0);
+    pthread_t th;
+    pthread_create(&th, NULL, cancel_after_10s, flags);
+    CHECK_RC(ug_fetch_run(f, (const int *)&flags[0]), 0);
+    atomic_store(&flags[1], 1);
+    pthread_join(th, NULL);
+    ug_fetch_free(f);
+    CHECK_UINT_EQ(rs.reports, 6);
+    CHECK_UINT_EQ(outcome(&rs, 0)->attempts, 2);
+    for (size_t i = 0; i < 6; i++)
+        CHECK_RC(outcome(&rs, i)->error, 0);
+    server_stop(srv);
+    results_free(&rs);
+}
+
 /* ---- trace -------------------------------------------------------------- */
 
 struct trace_seen {
@@ -2185,6 +2236,7 @@ int main(int argc, char **argv) {
         CHECK_TEST(test_cancel),
         CHECK_TEST(test_add_from_on_done),
         CHECK_TEST(test_admit),
+        CHECK_TEST(test_admit_retry_first),
         CHECK_TEST(test_trace),
         CHECK_TEST(test_sha256),
         CHECK_TEST(test_resume),

@@ -12,7 +12,9 @@ destination directory.
 
 import io
 import os
+import pty
 import re
+import select
 import signal
 import struct
 import subprocess
@@ -382,3 +384,94 @@ def test_cli_failures_and_usage(site, tmp_path, ungil_cli):
     assert q.returncode == 1
     assert q.stderr.splitlines() == [
         f"  {srv.url('/status/404')}: download failed: HTTP status 404"]
+
+
+def run_on_pty(argv, timeout=TIMEOUT):
+    """Runs argv with stderr on a pseudo-terminal; returns (status, what
+    the terminal received)."""
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=slave)
+    finally:
+        os.close(slave)
+    out = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the last writer closed
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            elif proc.poll() is not None:
+                break
+        status = proc.wait(timeout=5)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return status, out.decode()
+
+
+def test_cli_progress_line_on_a_terminal(site, tmp_path, ungil_cli):
+    srv, good = site
+    urls = [srv.url(p + "?delay=0.3") for p, _ in good[:8]]
+    status, out = run_on_pty([ungil_cli, "pictures", *urls, "-o",
+                              str(tmp_path), "-j", "2"])
+    assert status == 0, out
+    assert re.search(r"\[\d+/8\] downloaded \d+", out), out
+    assert "\x1b[K" in out
+    assert "8 of 8 pictures saved" in out
+
+
+def test_cli_ctrl_c_exits_130(site, tmp_path, ungil_cli):
+    srv, good = site
+    urls = [srv.url(p + f"?delay=0.5&k={k}") for k in range(10)
+            for p, _ in good]
+    proc = subprocess.Popen([ungil_cli, "pictures", "-i", "-", "-o",
+                             str(tmp_path), "-j", "4"],
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    proc.stdin.write("\n".join(urls) + "\n")
+    proc.stdin.close()
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    with proc:
+        err = proc.stderr.read()
+        proc.wait(timeout=TIMEOUT)
+    assert proc.returncode == 130, err
+    assert "interrupted after" in err
+    for name in listing(tmp_path):
+        assert not name.endswith(".part"), name
+
+
+def test_python_progress_bar(site, tmp_path, capfd):
+    srv, good = site
+    results = ungil.download_pictures(
+        [srv.url(p + "?delay=0.3") for p, _ in good[:6]], tmp_path,
+        concurrency=2, progress="plain")
+    assert all(r.ok for r in results)
+    err = capfd.readouterr().err
+    assert "6/6 files" in err, err
+
+
+def test_retries_pass_a_full_pipeline(site, tmp_path):
+    # Both held pictures fail once (503) and wait for their retry while new
+    # requests queue in front of them; the retries must still start (they
+    # are already held), or nothing would ever free room.
+    srv, good = site
+    urls = ([srv.url(f"/fail/1/503{good[i][0]}?t={time.monotonic()}")
+             for i in range(2)]
+            + [srv.url(p) for p, _ in good[2:8]])
+    results = ungil.download_pictures(urls, tmp_path, concurrency=2,
+                                      per_host=2, threads=1,
+                                      max_held_pictures=2, format="png")
+    assert all(r.ok for r in results), results
+    assert [r.attempts for r in results[:2]] == [2, 2]
+    assert results.summary["peak_held_pictures"] <= 2
