@@ -65,14 +65,19 @@ def _slug(text):
 
 
 def lab_step(step, site, options, out):
-    """Runs the lab against `site` and saves its timelines as SVG files."""
+    """Runs the lab against `site` and saves its timelines as SVG files;
+    those of ungil's runs also as its own trace files (SVG and JSON)."""
     experiments = lab.run(lab.EXPERIMENTS, options, site=site)
     folder = out / "timelines"
     folder.mkdir(exist_ok=True)
     for experiment in experiments:
         for timeline in experiment.timelines:
-            path = folder / f"{experiment.key}-{_slug(timeline.title)}.svg"
-            _write(path, draw_timeline(timeline))
+            name = f"{experiment.key}-{_slug(timeline.title)}"
+            _write(folder / f"{name}.svg", draw_timeline(timeline))
+            if timeline.trace is not None:
+                for ext in ("svg", "json"):
+                    timeline.trace.save(folder / f"{name}.trace.{ext}",
+                                        title=timeline.title)
     step.experiments = experiments
     measured = [e.key for e in experiments]
     step.summary = f"experiments {', '.join(measured)}"

@@ -25,10 +25,16 @@ def test_demo_writes_its_directory(child, tmp_path):
         assert f'id="{key}"' in page
     timelines = sorted(p.name for p in (out / "timelines").glob("*.svg"))
     # Two timelines per experiment; one for mixed without the pipeline.
-    assert len([t for t in timelines if not t.startswith("pictures-")]) >= 7
+    drawn = [t for t in timelines if not t.startswith("pictures-")
+             and not t.endswith(".trace.svg")]
+    assert len(drawn) >= 7
     for name in timelines:
         assert (out / "timelines" / name).read_bytes().lstrip().startswith(
             b"<?xml")
+    # ungil's runs also as their native traces (Perfetto JSON).
+    traces = list((out / "timelines").glob("*.trace.json"))
+    assert len(traces) >= 3  # downloads, sum_upto, the pool
+    assert all(b"traceEvents" in t.read_bytes() for t in traces)
     assert not list(out.rglob("*.part"))
     assert f"open {report.resolve()}" in result.stdout
     assert re.search(r"2\. CPU-bound.*\n  pure Python, 1 thread", result.stdout)

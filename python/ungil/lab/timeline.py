@@ -90,11 +90,14 @@ class Lane:
 
 @dataclass
 class Timeline:
-    """A titled set of lanes, ready to draw (see draw_timeline)."""
+    """A titled set of lanes, ready to draw (see draw_timeline); `trace` is
+    the ungil.Trace it was made from, if any (it can save itself as SVG or
+    Chrome trace JSON)."""
 
     title: str
     lanes: list
     note: str = ""
+    trace: object = None
 
     @property
     def span(self):
@@ -283,7 +286,7 @@ def from_trace(trace, title, note="", origin=None):
         kind = "transfer" if label == "transfer" else "native"
         lane.segments.append((kind, start - origin, end - origin))
     ordered = sorted(lanes.values(), key=lambda lane: _natural(lane.name))
-    return Timeline(title, ordered, note)
+    return Timeline(title, ordered, note, trace)
 
 
 def _natural(name):
