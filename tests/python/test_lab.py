@@ -27,7 +27,7 @@ from ungil.site import Site
 @pytest.fixture(scope="module")
 def site():
     with Site(pictures=4, pages=12, latency=0.01, size=(160, 120),
-              lifetime=300) as s:
+              lifetime=900) as s:
         yield s
 
 
