@@ -67,13 +67,15 @@ sanitize: asan tsan
 
 # ASan+UBSan: the C tests, then pytest against the instrumented extension.
 # The interpreter is not instrumented, so ASan is preloaded and leak checks
-# are left to the C tests, where LeakSanitizer is exact.
+# are left to the C tests, where LeakSanitizer is exact.  libstdc++ is
+# preloaded with it so that ASan finds the real __cxa_throw for C++
+# extensions that throw (matplotlib's ft2font aborts the process otherwise).
 asan: setup
 	$(call configure,$(ASAN_BUILD),$(ASAN_FLAGS))
 	meson compile -C $(ASAN_BUILD)
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  meson test -C $(ASAN_BUILD) --print-errorlogs
-	LD_PRELOAD=$$(cc -print-file-name=libasan.so) \
+	LD_PRELOAD="$$(cc -print-file-name=libasan.so) $$(cc -print-file-name=libstdc++.so)" \
 	  ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  PYTHONMALLOC=malloc PYTHONPATH=$(CURDIR)/$(ASAN_BUILD)/python \
 	  UNGIL_BUILD=$(CURDIR)/$(ASAN_BUILD) UNGIL_SANITIZER=asan \
