@@ -11,8 +11,7 @@ the site with ungil.crawl, and writes everything to one directory:
     timelines/       every timeline as SVG; ungil's native traces also as
                      Chrome trace JSON (open in Perfetto)
 
-Nothing leaves this machine.  A step whose part of ungil is not in this
-build is reported as not available, and the others still run.
+Nothing leaves this machine.
 """
 
 import argparse
@@ -28,19 +27,17 @@ import ungil
 
 from . import lab
 from .lab.mixed import ungil_pictures
-from .lab.results import LabUnavailable
 from .lab.timeline import draw_timeline
 from .site import Site
 
 
 class Step:
-    """What one step of the demo did: its name, status ("done" or "not
-    available"), seconds, a one-line summary, an HTML section for the
-    report and, for the lab step, its experiments."""
+    """What one step of the demo did: its name, seconds, a one-line
+    summary, an HTML section for the report and, for the lab step, its
+    experiments."""
 
     def __init__(self, name):
         self.name = name
-        self.status = "not run"
         self.seconds = 0.0
         self.summary = ""
         self.html = ""
@@ -49,12 +46,7 @@ class Step:
 
 def _run_step(step, fn, *args):
     start = time.perf_counter()
-    try:
-        fn(step, *args)
-        step.status = "done"
-    except LabUnavailable as exc:
-        step.status = "not available"
-        step.summary = str(exc)
+    fn(step, *args)
     step.seconds = time.perf_counter() - start
     return step
 
@@ -102,12 +94,7 @@ def pictures_step(step, site, out):
 def crawl_step(step, site, out):
     """ungil.crawl from the site's home page (HTML only, every page); the
     link graph to out/graph.html."""
-    crawl = getattr(ungil, "crawl", None)
-    if crawl is None:
-        raise LabUnavailable(
-            "ungil.crawl is not in this build of ungil (the crawler has not "
-            "been merged yet)")
-    graph = crawl(site.url("/"), content_types=["text/html"],
+    graph = ungil.crawl(site.url("/"), content_types=["text/html"],
                   max_pages=site.pages + 10)
     path = out / "graph.html"
     graph.save(path, title="ungil's local site: the link graph")
@@ -148,11 +135,11 @@ def _thumbnails(site, results, count=4):
 
 def _steps_html(steps):
     rows = "".join(
-        f"<tr><td>{html.escape(s.name)}</td><td>{html.escape(s.status)}</td>"
+        f"<tr><td>{html.escape(s.name)}</td>"
         f'<td class="num">{s.seconds:.2f} s</td>'
         f"<td>{html.escape(s.summary)}</td></tr>" for s in steps)
     parts = ['<section id="demo"><h2>The demo\'s steps</h2><table><thead>'
-             "<tr><th>step</th><th>status</th><th>time</th><th>what</th>"
+             "<tr><th>step</th><th>time</th><th>what</th>"
              f"</tr></thead><tbody>{rows}</tbody></table>"]
     for s in steps:
         if s.html:
@@ -221,16 +208,11 @@ def main(argv=None):
         print()
     width = max(len(s.name) for s in steps)
     for s in steps:
-        print(f"{s.name:{width}}  {s.status:13}  {s.seconds:6.1f} s  "
-              f"{s.summary}")
+        print(f"{s.name:{width}}  {s.seconds:6.1f} s  {s.summary}")
     print(f"\nwrote {out}/: report.html, "
           f"{len(list((out / 'timelines').glob('*')))} timelines"
-          + (", pictures/" if steps[1].status == "done" else "")
-          + (", graph.html" if steps[2].status == "done" else ""))
+          + ", pictures/, graph.html")
     print(f"open {report.resolve()}")
-    missing = [s.name for s in steps if s.status != "done"]
-    if missing:
-        print(f"not available in this build: {'; '.join(missing)}")
     print(f"done in {time.perf_counter() - started:.1f} s")
     return 0
 
@@ -239,11 +221,8 @@ def _short_table(experiment):
     lines = [experiment.title]
     for row in experiment.rows:
         speedup = experiment.speedup(row)
-        if row.ok and speedup is not None:
-            lines.append(f"  {row.how:52} {row.seconds:9.3f} s  "
-                         f"{speedup:8.3g}x")
-        else:
-            lines.append(f"  {row.how:52} unavailable")
+        ratio = "" if speedup is None else f"{speedup:8.3g}x"
+        lines.append(f"  {row.how:52} {row.seconds:9.3f} s  {ratio}")
     return "\n".join(lines)
 
 

@@ -1087,6 +1087,9 @@ int ug_fetch_run(ug_fetch *f, const int *cancel) {
             fill_slots(f);
         }
         progress(f, false);
+        /* The progress callback may have added requests (the crawler adds
+         * a whole level from it): start them now, not after the wait. */
+        fill_slots(f);
         long wait_ms = POLL_MAX_MS;
         if (next_due != UINT64_MAX && next_due / 1000000u < (uint64_t)wait_ms)
             wait_ms = (long)(next_due / 1000000u);

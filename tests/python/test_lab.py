@@ -166,22 +166,12 @@ def test_mixed_experiment(experiments):
     assert [r.how for r in e.rows] == [
         "requests + Pillow, sequential", "Thread per URL + requests + Pillow",
         "ungil.download_pictures"]
-    for row in e.rows[:2]:
+    for row in e.rows:
         assert_sane(row)
     python = e.timelines[0]
     assert len(python.lanes) == 2
     assert all(lane.seconds("io") > 0 for lane in python.lanes)
-    ours = e.rows[2]
-    if hasattr(ungil, "download_pictures"):
-        assert_sane(ours)
-        assert len(e.timelines) == 2
-    else:
-        # Not merged yet: the row says so instead of showing a number.
-        assert ours.seconds is None
-        assert "ungil.download_pictures is not in this build" in ours.error
-        assert "unavailable" in e.table()
-        with pytest.raises(lab.LabUnavailable, match="download_pictures"):
-            lab.mixed.ungil_pictures(["http://127.0.0.1:1/x.jpg"], "unused")
+    assert len(e.timelines) == 2
 
 
 def test_pool_experiment(experiments):
@@ -200,19 +190,6 @@ def test_pool_experiment(experiments):
                                                     "queue worker 1"]
     # The native task is a built-in that runs long: drawn as C code.
     assert sum(lane.seconds("c") for lane in python.lanes) > 0
-
-
-def test_unavailable_row_is_reported_not_faked():
-    def missing():
-        raise lab.LabUnavailable("not in this build")
-
-    measured = lab.results.measure([("present", lambda: 0.5),
-                                    ("missing", missing)], repeat=3)
-    assert measured["present"] == (0.5, 0.5, 0.5, 3)
-    row = lab.results.fill(lab.Row("missing", 1, "things"),
-                           measured["missing"])
-    assert not row.ok and row.rate is None
-    assert row.error == "not in this build"
 
 
 def test_bad_parameters_are_refused(site):

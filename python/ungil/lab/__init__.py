@@ -22,12 +22,12 @@ from .cpu_bound import run_cpu
 from .io_bound import run_io
 from .mixed import run_mixed
 from .report import write_report
-from .results import Experiment, LabUnavailable, Row
+from .results import Experiment, Row
 from .runner import EXPERIMENTS, Options, run
 from .thread_pool import run_pool
 from .timeline import Lane, Recorder, Timeline, draw_timeline, from_trace
 
-__all__ = ["EXPERIMENTS", "Experiment", "LabUnavailable", "Lane", "Options",
+__all__ = ["EXPERIMENTS", "Experiment", "Lane", "Options",
            "Recorder", "Row", "Timeline", "draw_timeline", "from_trace",
            "run", "run_cpu", "run_io", "run_mixed", "run_pool",
            "write_report"]

@@ -22,7 +22,7 @@ from PIL import Image, ImageFilter
 
 import ungil
 
-from .results import Experiment, LabUnavailable, Row, fill, measure
+from .results import Experiment, Row, fill, measure
 from .timeline import Recorder, from_trace
 
 __all__ = ["download_picture", "run_mixed", "ungil_pictures"]
@@ -57,20 +57,14 @@ def thread_per_url(urls, dest, target=download_picture):
 
 
 def ungil_pictures(urls, dest, concurrency=None, threads=None, trace=None):
-    """ungil.download_pictures with FIND_EDGES; raises LabUnavailable when
-    this build of ungil does not have it, and RuntimeError when a picture
+    """ungil.download_pictures with FIND_EDGES; RuntimeError when a picture
     failed."""
-    fn = getattr(ungil, "download_pictures", None)
-    if fn is None:
-        raise LabUnavailable(
-            "ungil.download_pictures is not in this build of ungil "
-            "(the native picture pipeline has not been merged yet)")
     options = {"filter": "FIND_EDGES", "trace": trace}
     if concurrency is not None:
         options["concurrency"] = concurrency
     if threads is not None:
         options["threads"] = threads
-    results = fn(urls, dest, **options)
+    results = ungil.download_pictures(urls, dest, **options)
     failed = [r for r in results if not r.ok]
     if failed:
         raise RuntimeError(f"ungil.download_pictures failed on "
@@ -120,16 +114,12 @@ def run_mixed(site, n=16, repeat=3, threads=None, timelines=True,
         rows = [fill(Row(name, n, "pictures"), measured[name])
                 for name in names]
         rows[1].note = "waits overlap; decoding and glue take turns"
-        if rows[2].ok:
-            rows[2].note = "native pipeline: fetch, decode, filter, encode"
+        rows[2].note = "native pipeline: fetch, decode, filter, encode"
         timeline_list = []
         if timelines:
             timeline_list = _timelines(urls[:timeline_urls], root, threads)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    notes = []
-    if not rows[2].ok:
-        notes.append(f"ungil.download_pictures: {rows[2].error}.")
     return Experiment(
         key="mixed",
         title=f"3. Mixed: {n} pictures, get + FIND_EDGES + save, "
@@ -139,7 +129,7 @@ def run_mixed(site, n=16, repeat=3, threads=None, timelines=True,
             "for its response (GIL released), then decodes, filters and "
             "encodes the picture.  The timeline shows which parts overlap "
             "and where the threads take turns."),
-        rows=rows, baseline=names[0], timelines=timeline_list, notes=notes,
+        rows=rows, baseline=names[0], timelines=timeline_list,
         parameters={"n": n, "latency": site.latency, "repeat": repeat,
                     "threads": threads})
 
@@ -162,11 +152,8 @@ def _timelines(urls, root, threads):
         "(decode, filter, encode); blue: Python; grey: waiting for the "
         "GIL.")]
     trace = ungil.Trace()
-    try:
-        ungil_pictures(urls, str(root / "timeline-ungil"), len(urls),
-                       threads, trace=trace)
-    except LabUnavailable:
-        return timelines
+    ungil_pictures(urls, str(root / "timeline-ungil"), len(urls), threads,
+                   trace=trace)
     timelines.append(from_trace(
         trace, f"ungil.download_pictures, {len(urls)} pictures",
         "Transfers and image work on native threads; no GIL involved."))

@@ -32,7 +32,6 @@ th, td { padding: 0.25em 0.6em; border-bottom: 1px solid #e2e8f0; }
 th { text-align: left; background: #f7fafc; }
 td.num { text-align: right; font-variant-numeric: tabular-nums;
          white-space: nowrap; }
-td.unavailable { color: #c53030; font-weight: 600; }
 figure { margin: 1em 0; } figure img { max-width: 100%; height: auto; }
 figcaption { font-size: 0.85em; color: #4a5568; }
 .meta { color: #4a5568; font-size: 0.9em; }
@@ -60,37 +59,29 @@ def machine():
 
 def chart(experiment, fmt="svg"):
     """A horizontal bar chart of the rows' median seconds with min..max
-    whiskers (log scale when they span more than 30x); unavailable rows
-    are labelled so.  Returns the image as bytes."""
+    whiskers (log scale when they span more than 30x).  Returns the image as bytes."""
     from matplotlib.figure import Figure
 
     rows = experiment.rows
     fig = Figure(figsize=(9, 0.9 + 0.42 * len(rows)), dpi=100)
     ax = fig.add_subplot()
-    measured = [r.seconds for r in rows if r.ok]
+    measured = [r.seconds for r in rows]
     for y, row in enumerate(rows):
-        if not row.ok:
-            continue
         colour = "#38a169" if row.how.startswith("ungil") else "#2b6cb0"
         ax.barh(y, row.seconds, color=colour, height=0.6)
         ax.errorbar(row.seconds, y, xerr=[[row.seconds - row.low],
                                           [row.high - row.seconds]],
                     color="#1a202c", capsize=3, linewidth=0.8)
-    log = bool(measured) and max(measured) / max(min(measured), 1e-9) > 30
+    log = max(measured) / max(min(measured), 1e-9) > 30
     if log:
         ax.set_xscale("log")
-        left, right = min(measured) / 3, max(r.high for r in rows if r.ok) * 4
+        left, right = min(measured) / 3, max(r.high for r in rows) * 4
     else:
-        left, right = 0, max([r.high for r in rows if r.ok], default=1) * 1.25
+        left, right = 0, max(r.high for r in rows) * 1.25
     ax.set_xlim(left, right)
     for y, row in enumerate(rows):
-        if row.ok:
-            x = row.high * 1.1 if log else row.high + right * 0.01
-            ax.text(x, y, format_seconds(row.seconds), va="center",
-                    fontsize=8)
-        else:
-            ax.text(left, y, "  unavailable", va="center", fontsize=8,
-                    color="#c53030")
+        x = row.high * 1.1 if log else row.high + right * 0.01
+        ax.text(x, y, format_seconds(row.seconds), va="center", fontsize=8)
     ax.set_yticks(range(len(rows)), [r.how for r in rows], fontsize=8)
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xlabel("seconds (median of runs; whiskers: min .. max); "
@@ -115,14 +106,10 @@ def _table(experiment):
     out = ["<table><thead><tr>"]
     out += [f"<th>{html.escape(h)}</th>" for h in header]
     out.append("</tr></thead><tbody>")
-    for row, cells in zip(experiment.rows, rows):
+    for cells in rows:
         out.append("<tr>")
         for i, cell in enumerate(cells):
-            cls = ""
-            if not row.ok and i == 2:
-                cls = ' class="unavailable"'
-            elif 1 <= i <= 5:
-                cls = ' class="num"'
+            cls = ' class="num"' if 1 <= i <= 5 else ""
             out.append(f"<td{cls}>{html.escape(cell)}</td>")
         out.append("</tr>")
     out.append("</tbody></table>")

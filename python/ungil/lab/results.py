@@ -12,19 +12,13 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
-__all__ = ["Experiment", "LabUnavailable", "Row", "format_table", "measure"]
-
-
-class LabUnavailable(RuntimeError):
-    """A contender cannot run in this build (e.g. a function of ungil that
-    is not there yet).  Its row says why instead of showing a number."""
+__all__ = ["Experiment", "Row", "format_table", "measure"]
 
 
 @dataclass
 class Row:
     """One contender: `how` it ran, the median `seconds` of its runs (None
-    when unavailable), `items` handled per run in `unit`s, and why it is
-    unavailable (`error`).  `details` holds named figures that explain the
+    until measured), `items` handled per run in `unit`s.  `details` holds named figures that explain the
     time (seconds or counts), `note` a short remark for the table.
     `baseline`: the `how` of the row this one's speed-up refers to, when
     not the experiment's baseline."""
@@ -37,18 +31,17 @@ class Row:
     high: float | None = None
     runs: int = 0
     note: str = ""
-    error: str | None = None
     details: dict = field(default_factory=dict)
     baseline: str | None = None
 
     @property
     def ok(self):
         """True when the row has a measurement."""
-        return self.error is None and self.seconds is not None
+        return self.seconds is not None
 
     @property
     def rate(self):
-        """Items per second (median), or None when unavailable."""
+        """Items per second (median), or None before it is measured."""
         if not self.ok or self.seconds <= 0:
             return None
         return self.items / self.seconds
@@ -78,8 +71,8 @@ class Experiment:
         raise KeyError(how)
 
     def speedup(self, row):
-        """Rate of `row` / rate of its baseline row (None if either is
-        unavailable)."""
+        """Rate of `row` / rate of its baseline row (None if either is not
+        measured)."""
         base = self.row(row.baseline or self.baseline)
         if not row.ok or not base.ok or row.rate is None or not base.rate:
             return None
@@ -92,43 +85,25 @@ class Experiment:
 
 def measure(contenders, repeat):
     """Runs every contender `repeat` times, interleaved, and returns
-    {name: (median, min, max, runs)} or {name: LabUnavailable} for a
-    contender that raised LabUnavailable (it is not retried).
+    {name: (median, min, max, runs)}.
 
     contenders: a list of (name, fn), fn() -> measured seconds.
     """
     times = {name: [] for name, _ in contenders}
-    unavailable = {}
     for _ in range(max(1, repeat)):
         for name, fn in contenders:
-            if name in unavailable:
-                continue
-            try:
-                seconds = fn()
-            except LabUnavailable as exc:
-                unavailable[name] = exc
-                continue
+            seconds = fn()
             if not (isinstance(seconds, float) and math.isfinite(seconds)
                     and seconds >= 0):
                 raise ValueError(f"{name} measured {seconds!r} seconds")
             times[name].append(seconds)
-    out = {}
-    for name, _ in contenders:
-        if name in unavailable:
-            out[name] = unavailable[name]
-        else:
-            values = times[name]
-            out[name] = (statistics.median(values), min(values), max(values),
-                         len(values))
-    return out
+    return {name: (statistics.median(values), min(values), max(values),
+                   len(values)) for name, values in times.items()}
 
 
 def fill(row, measured):
     """Copies a result of `measure` into `row` and returns it."""
-    if isinstance(measured, LabUnavailable):
-        row.error = str(measured)
-    else:
-        row.seconds, row.low, row.high, row.runs = measured
+    row.seconds, row.low, row.high, row.runs = measured
     return row
 
 
@@ -157,10 +132,6 @@ def table_cells(experiment):
               "speed-up" if own else f"vs {experiment.baseline}", "note"]
     rows = []
     for row in experiment.rows:
-        if not row.ok:
-            rows.append([row.how, f"{row.items:,}", "unavailable", "", "",
-                         "", row.error or "not run"])
-            continue
         speedup = experiment.speedup(row)
         rows.append([
             row.how, f"{row.items:,}", format_seconds(row.seconds),
