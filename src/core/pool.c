@@ -40,6 +40,12 @@
 
 enum { BATCH_MAX = 16, DEFAULT_CAPACITY = 65536 };
 
+/* How long a worker that found the queue empty keeps looking before it
+ * sleeps.  On a virtual machine a sleeping worker's CPU halts, and waking
+ * it costs the producer a futex call plus an interrupt to that CPU: a
+ * short look first keeps a steady stream of small tasks off that path. */
+enum { IDLE_SPIN_NS = 50000 };
+
 struct callback {
     struct callback *next;
     ug_future_cb cb;
@@ -73,6 +79,7 @@ struct ug_pool {
     unsigned live_workers;     /* threads that have not exited their loop */
     int shutdown;
     atomic_uint cancel_gen;
+    atomic_uint pushes;        /* bumped by every push, read by spinning workers */
     uint64_t completed, submit_waits, idle_waits;
 
     pthread_mutex_t fut_lock;
@@ -294,11 +301,15 @@ static void *worker_main(void *argp) {
     pthread_mutex_lock(&p->lock);
     for (;;) {
         if (p->count == 0 && !p->shutdown) {
-            /* Give the CPU away once before sleeping: a producer sharing
-             * it usually queues more meanwhile, and a sleep plus a wake-up
-             * costs far more than a yield. */
+            /* Look for new work (yielding, so a producer sharing this CPU
+             * runs) for up to IDLE_SPIN_NS before sleeping. */
+            unsigned seen = atomic_load_explicit(&p->pushes, memory_order_relaxed);
             pthread_mutex_unlock(&p->lock);
-            sched_yield();
+            uint64_t until = ug_clock_ns() + IDLE_SPIN_NS;
+            do
+                sched_yield();
+            while (atomic_load_explicit(&p->pushes, memory_order_relaxed) == seen &&
+                   ug_clock_ns() < until);
             pthread_mutex_lock(&p->lock);
         }
         while (p->count == 0 && !p->shutdown) {
@@ -481,6 +492,7 @@ static void push_locked(ug_pool *p, const ug_task *task, ug_future *f) {
     s->task = *task;
     s->future = f;
     p->count++;
+    atomic_fetch_add_explicit(&p->pushes, 1, memory_order_relaxed);
     if (p->idle_workers) {
         /* The signaller un-counts the worker it wakes, so a burst of
          * submits wakes each idle worker once instead of signalling on
