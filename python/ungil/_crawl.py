@@ -125,7 +125,6 @@ class Crawl:
     def __init__(self, job, bar):
         self._job = job
         self._bar = bar
-        self._pages = self._failed = self._bytes = 0
         self._snapshot = (0, 0, 0, 0, 0, 0, 0, 0.0)
 
     def __iter__(self):
@@ -136,9 +135,6 @@ class Crawl:
             while True:
                 item = next(self._job)
                 if item is not None:
-                    self._pages += 1
-                    self._failed += item.error is not None
-                    self._bytes += item.bytes
                     return item
                 snapshot = self._job.progress()
                 if snapshot:
@@ -153,9 +149,10 @@ class Crawl:
 
     def _draw(self, force=False):
         if self._bar:
-            _, _, queued, _, _, depth, _, elapsed = self._snapshot
-            self._bar.update(self._pages, self._failed, queued, depth,
-                             self._bytes, elapsed, force)
+            pages, failed, queued, _, _, depth, nbytes, elapsed = \
+                self._snapshot
+            self._bar.update(pages, failed, queued, depth, nbytes, elapsed,
+                             force)
 
     def _finish_bar(self):
         if self._bar:
@@ -185,12 +182,7 @@ class Crawl:
         self.close()
 
 
-def crawl_iter(start, *, max_pages=1000, max_depth=None, concurrency=64,
-               per_host=8, scope="host", include=None, exclude=None,
-               content_types=None, robots=True, user_agent=None, delay=0.0,
-               max_crawl_delay=10.0, timeout=30.0, connect_timeout=10.0,
-               retries=1, max_redirects=10, max_bytes=DEFAULT_MAX_BYTES,
-               max_query_variants=1000, ca_file=None, progress=False):
+def crawl_iter(start, **options):
     """Crawl from `start` (a URL, or a list of them) breadth-first; return
     a Crawl that yields a Page per fetched page as it completes.
 
@@ -213,9 +205,27 @@ def crawl_iter(start, *, max_pages=1000, max_depth=None, concurrency=64,
     infinite calendar stops there; 0: no limit).  progress: True for a
     progress bar (tqdm when installed), "plain" for a plain one.
 
+    Defaults: max_pages=1000, concurrency=64, per_host=8, scope="host",
+    robots=True, delay=0, max_crawl_delay=10, timeout=30,
+    connect_timeout=10, retries=1, max_redirects=10, max_bytes=10 MiB
+    (DEFAULT_MAX_BYTES), max_query_variants=1000.
+
     The pages fetched, and their depths, are those of a sequential
     breadth-first crawl, whatever order responses arrive in.
     """
+    return _crawl_job(start, True, **options)
+
+
+def _crawl_job(start, records, *, max_pages=1000, max_depth=None,
+                concurrency=64,
+                per_host=8, scope="host", include=None, exclude=None,
+                content_types=None, robots=True, user_agent=None, delay=0.0,
+                max_crawl_delay=10.0, timeout=30.0, connect_timeout=10.0,
+                retries=1, max_redirects=10, max_bytes=DEFAULT_MAX_BYTES,
+                max_query_variants=1000, ca_file=None, progress=False):
+    """The Crawl behind crawl_iter and crawl; `records` False leaves the
+    Page records out (crawl() returns only the graph, so the crawl thread
+    neither copies pages nor wakes Python for them)."""
     seeds = [start] if isinstance(start, str) else list(start)
     if not seeds:
         raise ValueError("no start URL")
@@ -241,7 +251,7 @@ def crawl_iter(start, *, max_pages=1000, max_depth=None, concurrency=64,
         "max_bytes": 0 if max_bytes is None else max_bytes,
         "max_query_variants": max_query_variants,
         "ca_file": ca_file, "progress": int(bool(progress)),
-        "page_type": Page,
+        "page_type": Page, "records": int(bool(records)),
     }
     job = _ungil._Crawl(seeds, options)
     return Crawl(job, _make_bar(progress) if progress else None)
@@ -253,7 +263,7 @@ def crawl(start, **options):
     type, bytes, error; links not followed with status 0 and the reason as
     their error) and an edge per link with its count.  Options as for
     crawl_iter.  Ctrl-C stops the crawl within a second."""
-    with crawl_iter(start, **options) as job:
+    with _crawl_job(start, False, **options) as job:
         for _ in job:
             pass
         return job.graph()

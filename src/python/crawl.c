@@ -259,7 +259,8 @@ static PyObject *crawl_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     pthread_mutex_init(&self->lock, NULL);
     ub_cond_init_monotonic(&self->cond);
     self->page_type = (PyTypeObject *)Py_NewRef(page_type);
-    o.on_page = on_page;
+    PyObject *records = PyDict_GetItemString(opts, "records");
+    o.on_page = records && PyObject_IsTrue(records) ? on_page : NULL;
     PyObject *want_progress = PyDict_GetItemString(opts, "progress");
     o.on_progress = want_progress && PyObject_IsTrue(want_progress) ? on_progress
                                                                     : NULL;

@@ -307,6 +307,10 @@ def test_delay_and_progress(server, capsys):
     assert len(pages) == 15
     err = capsys.readouterr().err
     assert "15 pages" in err
+    # crawl() takes no Page records; its bar counts from the engine's own.
+    graph = ungil.crawl(server.url("/"), max_depth=1, progress="plain")
+    assert sum(1 for node in graph.nodes if node.status) == 15
+    assert "15 pages" in capsys.readouterr().err
 
 
 def delay_site(crawl_delay):
