@@ -39,10 +39,10 @@ def _targets(urls, dest):
     return [(url, os.path.join(dest, f"{i}.jpg")) for i, url in enumerate(urls)]
 
 
-def sequential(urls, dest):
+def sequential(urls, dest, target=download_picture):
     """One download after the other."""
     for url, filename in _targets(urls, dest):
-        download_picture(url, filename)
+        target(url, filename)
 
 
 def thread_per_url(urls, dest, target=download_picture):

@@ -10,7 +10,6 @@ libcurl multi loop, decoding, filtering and encoding on native threads.
 """
 
 import io
-import os
 import shutil
 import tempfile
 import threading
@@ -22,6 +21,7 @@ from PIL import Image, ImageFilter
 
 import ungil
 
+from .io_bound import sequential, thread_per_url
 from .results import Experiment, Row, fill, measure
 from .timeline import Recorder, from_trace
 
@@ -34,26 +34,6 @@ def download_picture(url, filename):
     response.raise_for_status()
     image = Image.open(io.BytesIO(response.content))
     image.filter(ImageFilter.FIND_EDGES).save(filename)
-
-
-def _targets(urls, dest):
-    return [(url, os.path.join(dest, f"{i}.jpg")) for i, url in enumerate(urls)]
-
-
-def sequential(urls, dest):
-    """One picture after the other."""
-    for url, filename in _targets(urls, dest):
-        download_picture(url, filename)
-
-
-def thread_per_url(urls, dest, target=download_picture):
-    """A Thread per URL, started together, joined together."""
-    threads = [threading.Thread(target=target, args=pair)
-               for pair in _targets(urls, dest)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
 
 
 def ungil_pictures(urls, dest, concurrency=None, threads=None, trace=None):
@@ -107,8 +87,8 @@ def run_mixed(site, n=16, repeat=3, threads=None, timelines=True,
              "ungil.download_pictures"]
     try:
         measured = measure([
-            (names[0], contender(sequential)),
-            (names[1], contender(thread_per_url)),
+            (names[0], contender(sequential, download_picture)),
+            (names[1], contender(thread_per_url, download_picture)),
             (names[2], contender(ungil_pictures, n, threads)),
         ], repeat)
         rows = [fill(Row(name, n, "pictures"), measured[name])
