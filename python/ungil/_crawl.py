@@ -141,6 +141,9 @@ class Crawl:
                     self._snapshot = snapshot
                     self._draw()
         except StopIteration:
+            snapshot = self._job.progress()  # the engine's final counts
+            if snapshot:
+                self._snapshot = snapshot
             self._finish_bar()
             raise
         except BaseException:
