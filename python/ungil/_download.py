@@ -155,7 +155,7 @@ def download_iter(urls, dest=None, *, names=None, sha256=None,
                   max_redirects=10, backoff=0.2, backoff_max=10.0,
                   retry_after_max=30, content_disposition=False,
                   resume=False, user_agent=None, ca_file=None, trace=None,
-                  progress=False):
+                  progress=False, _batch=1):
     """Download `urls` concurrently; yield a Result per URL as each finishes.
 
     dest: directory for the files (created if missing); None keeps bodies
@@ -177,6 +177,9 @@ def download_iter(urls, dest=None, *, names=None, sha256=None,
     Files appear under their final name only when complete and verified;
     Ctrl-C stops every transfer within about a second and leaves no
     final-named partial file.
+
+    (_batch, for download(): the engine wakes this thread once that many
+    results are waiting, or at the end, instead of for each one.)
     """
     urls = [os.fspath(u) if not isinstance(u, str) else u for u in urls]
     n = len(urls)
@@ -196,6 +199,7 @@ def download_iter(urls, dest=None, *, names=None, sha256=None,
         "ca_file": os.fspath(ca_file) if ca_file is not None else None,
         "trace": trace,
         "progress": int(bool(progress)),
+        "batch": _batch,
     }
     if concurrency < 1 or per_host < 1:
         raise ValueError("concurrency and per_host must be at least 1")
@@ -226,11 +230,17 @@ def download_iter(urls, dest=None, *, names=None, sha256=None,
             bar.close()
 
 
+# download() takes its results in batches of this many: a thread switch
+# per batch instead of two per file, while it still turns them into Result
+# objects as the transfers go on.
+_RESULT_BATCH = 256
+
+
 def download(urls, dest, **options):
     """Download `urls` into directory `dest`; return a Result per URL, in
     input order.  One failed URL never stops the others: check
     Result.ok / Result.error.  Options as for download_iter."""
-    results = list(download_iter(urls, dest, **options))
+    results = list(download_iter(urls, dest, _batch=_RESULT_BATCH, **options))
     results.sort(key=_by_index)
     return results
 

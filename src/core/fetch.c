@@ -3,12 +3,12 @@
  * Requests wait in per-host FIFO queues; a transfer starts when a global
  * slot and a slot of its host are free (our own per-host cap, so a queued
  * transfer never burns its timeout inside libcurl's pending list).  The
- * loop follows curl's 10-at-a-time pattern: perform, collect finished
- * transfers, start the next ones at once, and only then wait in
- * curl_multi_poll (at most 100 ms, so cancellation and retries due are
- * noticed).  Easy handles are recycled with their shared options set once;
- * connections, DNS answers and TLS sessions stay in the multi handle's
- * caches.
+ * loop drives libcurl with curl_multi_socket_action on an epoll set
+ * (fetch_events.c): run what is due, collect finished transfers, start the
+ * next ones at once, and only then wait (at most 100 ms, so cancellation
+ * and retries due are noticed).  Easy handles are recycled with their
+ * shared options set once; connections, DNS answers and TLS sessions stay
+ * in the multi handle's caches.
  *
  * A finished attempt is classified once (classify()): success, a retryable
  * failure (connection errors, timeouts, truncated bodies, 5xx, 429), or a
@@ -39,6 +39,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fetch_events.h"
 #include "ungil/error.h"
 #include "ungil/path.h"
 #include "ungil/ungil.h"
@@ -100,6 +101,7 @@ struct ug_fetch {
     int dirfd;              /* destination directory, -1 in memory mode */
     ug_names *names;
     CURLM *multi;
+    fetch_events ev;        /* the epoll set driving `multi` */
 
     struct request **reqs;  /* every request, by index */
     size_t nreqs, reqs_cap;
@@ -327,6 +329,7 @@ int ug_fetch_new(const ug_fetch_options *opts, ug_fetch **out) {
     if (!f->opts.per_host)
         f->opts.per_host = f->opts.concurrency;
     f->dirfd = -1;
+    f->ev = (fetch_events){.epfd = -1, .wakefd = -1};
     int rc = UG_ENOMEM;
     char agent[64];
     snprintf(agent, sizeof agent, "ungil/%s", UG_VERSION);
@@ -360,6 +363,9 @@ int ug_fetch_new(const ug_fetch_options *opts, ug_fetch **out) {
         curl_global_cleanup();
         goto fail;
     }
+    if ((rc = fetch_events_init(&f->ev, f->multi)))
+        goto fail;
+    rc = UG_ENOMEM;
     curl_multi_setopt(f->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
                       (long)f->opts.concurrency);
     curl_multi_setopt(f->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
@@ -412,9 +418,10 @@ void ug_fetch_free(ug_fetch *f) {
     for (size_t i = 0; i < f->nspare; i++)
         curl_easy_cleanup(f->spare[i]);
     if (f->multi) {
-        curl_multi_cleanup(f->multi);
+        curl_multi_cleanup(f->multi); /* may close sockets through f->ev */
         curl_global_cleanup();
     }
+    fetch_events_free(&f->ev);
     for (size_t i = 0; i < f->nreqs; i++)
         request_free(f->reqs[i]);
     for (size_t i = 0; i < f->nhosts; i++) {
@@ -627,6 +634,7 @@ static CURL *new_easy(ug_fetch *f) {
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)o->low_speed_bytes);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)o->low_speed_s);
+    fetch_events_easy(&f->ev, e);
     return e;
 }
 
@@ -1059,6 +1067,28 @@ static bool cancelled(const int *flag) {
     return flag && __atomic_load_n(flag, __ATOMIC_RELAXED);
 }
 
+/* Hands every finished transfer to finish() and starts the next ones at
+ * once (a slot left idle until the next wait costs throughput); then
+ * reports progress, whose callback may add requests (the crawler adds a
+ * whole level from it), and starts those too.  Returns how many finished. */
+static size_t collect(ug_fetch *f) {
+    size_t n = 0;
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(f->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        struct transfer *t = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        finish(f, t, msg->data.result);
+        fill_slots(f);
+        n++;
+    }
+    progress(f, false);
+    fill_slots(f);
+    return n;
+}
+
 int ug_fetch_run(ug_fetch *f, const int *cancel) {
     f->start_ns = f->last_progress_ns = ug_clock_ns();
     f->last_progress_bytes = f->bytes_total;
@@ -1072,40 +1102,29 @@ int ug_fetch_run(ug_fetch *f, const int *cancel) {
         fill_slots(f);
         if (!f->active && !f->queued && !f->ndelayed && !f->bad)
             break;
-        int running = 0;
-        curl_multi_perform(f->multi, &running);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(f->multi, &left))) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            struct transfer *t = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-            finish(f, t, msg->data.result);
-            /* Start the next at once: a slot left idle until the next
-             * poll costs throughput. */
-            fill_slots(f);
-        }
-        progress(f, false);
-        /* The progress callback may have added requests (the crawler adds
-         * a whole level from it): start them now, not after the wait. */
-        fill_slots(f);
-        long wait_ms = POLL_MAX_MS;
+        /* Transfers just added are due at once; those that finish start
+         * others, so go on until nothing is due. */
+        do
+            fetch_events_run_timer(&f->ev);
+        while (collect(f));
+        long wait_ms = fetch_events_timeout_ms(&f->ev, POLL_MAX_MS);
         if (next_due != UINT64_MAX && next_due / 1000000u < (uint64_t)wait_ms)
             wait_ms = (long)(next_due / 1000000u);
-        long curl_ms = -1;
-        curl_multi_timeout(f->multi, &curl_ms);
-        if (curl_ms >= 0 && curl_ms < wait_ms)
-            wait_ms = curl_ms;
-        if (f->active || f->held) /* held: ug_fetch_wake ends the wait */
-            curl_multi_poll(f->multi, NULL, 0, (int)wait_ms, NULL);
-        else if (f->ndelayed && !f->queued && !f->bad && wait_ms > 0)
-            usleep((useconds_t)wait_ms * 1000); /* only retries are waiting */
+        /* Nothing in flight and no admit refusal to be woken from: wait
+         * only when the retries are all that is left. */
+        if (!f->active && !f->held && (f->queued || f->bad || !f->ndelayed))
+            continue;
+        int rc = fetch_events_wait(&f->ev, wait_ms);
+        if (rc) {
+            abort_all(f);
+            return rc;
+        }
+        collect(f);
     }
     progress(f, true);
     return 0;
 }
 
 void ug_fetch_wake(ug_fetch *f) {
-    curl_multi_wakeup(f->multi);
+    fetch_events_wake(&f->ev);
 }

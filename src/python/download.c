@@ -2,13 +2,18 @@
  *
  * Creating a _Download adds every request and starts a native thread that
  * runs ug_fetch_run with the GIL never held.  Each result is copied into a
- * plain C record and appended to a queue under a mutex (unbounded, so a
- * slow consumer never stalls the transfers).  Iterating the object pops
- * records and turns them into ungil.Result tuples, waiting with the GIL
- * released and
- * interruptibly; Ctrl-C (or close()) raises the engine's cancel flag, and
- * the thread stops within about 100 ms.  Progress snapshots from the engine
- * are kept for the consumer, which draws them on its own thread.
+ * plain C record (one allocation) and appended to a queue under a mutex
+ * (unbounded, so a slow consumer never stalls the transfers).  Iterating
+ * the object pops records and turns them into ungil.Result tuples, waiting
+ * with the GIL released and interruptibly; Ctrl-C (or close()) raises the
+ * engine's cancel flag, and the thread stops within about 100 ms.
+ *
+ * The engine wakes a waiting consumer once `batch` records are queued (or
+ * at the end, or with a progress snapshot): 1 for download_iter, which
+ * yields each result as it comes; more for download(), which needs them
+ * only at the end and would otherwise pay two thread switches a file.
+ * Progress snapshots from the engine are kept for the consumer, which
+ * draws them on its own thread.
  */
 #include "binding.h"
 
@@ -20,10 +25,13 @@
 
 #include "ungil/fetch.h"
 
-/* A result copied out of the engine's callback. */
+/* A result copied out of the engine's callback: the record, its strings
+ * and its body in one allocation.  r.url is not copied (the consumer takes
+ * it from the list of URLs), nor is r.final_url when it equals it. */
 typedef struct record {
     struct record *next;
-    ug_fetch_result r; /* strings and body below are owned copies */
+    bool final_is_url; /* r.final_url was r.url */
+    ug_fetch_result r;
 } record;
 
 typedef struct {
@@ -32,6 +40,8 @@ typedef struct {
     PyObject *trace_obj; /* the Trace recording the transfers, or NULL */
     PyTypeObject *result_type; /* ungil.Result, a tuple subclass */
     PyObject *dest_prefix; /* dest with a trailing separator, or NULL */
+    PyObject *urls;   /* the list of URL strings, by index */
+    size_t batch;     /* wake the consumer once this many records wait */
     pthread_t thread;
     int started, joined;
     int cancel;       /* read by the engine with an atomic load */
@@ -39,6 +49,7 @@ typedef struct {
     pthread_mutex_t lock; /* guards everything below */
     pthread_cond_t cond;
     record *head, *tail;
+    size_t queued;    /* records in the queue */
     int waiting;      /* the consumer sleeps on cond: signal it */
     int finished;     /* the engine returned */
     ug_fetch_progress progress;
@@ -46,40 +57,52 @@ typedef struct {
     Py_ssize_t total;
 } DownloadObject;
 
-static char *copy_str(const char *s) { return s ? strdup(s) : NULL; }
-
-static void record_free(record *rec) {
-    free((char *)rec->r.url);
-    free((char *)rec->r.final_url);
-    free((char *)rec->r.path);
-    free((char *)rec->r.content_type);
-    free((char *)rec->r.message);
-    free((unsigned char *)rec->r.body);
-    free(rec);
+/* Appends `str` (or nothing for NULL) at *at; returns where it went. */
+static const char *pack(char **at, const char *str, size_t len) {
+    if (!str)
+        return NULL;
+    char *dst = *at;
+    memcpy(dst, str, len + 1);
+    *at += len + 1;
+    return dst;
 }
+
+static size_t len_of(const char *s) { return s ? strlen(s) : 0; }
 
 /* Engine thread: copy the result and queue it. */
 static void on_done(void *ctx, const ug_fetch_result *res) {
     DownloadObject *self = ctx;
-    record *rec = calloc(1, sizeof *rec);
+    const char *final_url =
+        res->final_url && strcmp(res->final_url, res->url) ? res->final_url
+                                                           : NULL;
+    size_t lf = len_of(final_url), lp = len_of(res->path),
+           lc = len_of(res->content_type), lm = len_of(res->message);
+    size_t body = res->body ? res->bytes : 0;
+    record *rec = malloc(sizeof *rec + body + lf + lp + lc + lm + 4);
     if (!rec)
         return; /* out of memory even for the record: the result is lost */
+    rec->next = NULL;
+    rec->final_is_url = res->final_url && !final_url;
     rec->r = *res;
-    rec->r.url = copy_str(res->url);
-    rec->r.final_url = copy_str(res->final_url);
-    rec->r.path = copy_str(res->path);
-    rec->r.content_type = copy_str(res->content_type);
-    rec->r.message = copy_str(res->message);
-    rec->r.body = NULL;
-    if (res->body && (rec->r.body = malloc(res->bytes ? res->bytes : 1)))
-        memcpy((unsigned char *)rec->r.body, res->body, res->bytes);
+    char *at = (char *)(rec + 1);
+    if (res->body) {
+        memcpy(at, res->body, body);
+        rec->r.body = (const unsigned char *)at;
+        at += body;
+    }
+    rec->r.url = NULL;
+    rec->r.final_url = pack(&at, final_url, lf);
+    rec->r.path = pack(&at, res->path, lp);
+    rec->r.content_type = pack(&at, res->content_type, lc);
+    rec->r.message = pack(&at, res->message, lm);
     pthread_mutex_lock(&self->lock);
     if (self->tail)
         self->tail->next = rec;
     else
         self->head = rec;
     self->tail = rec;
-    if (self->waiting) /* otherwise the consumer finds it without a wake-up */
+    /* Otherwise the consumer finds it when it looks, or with the batch. */
+    if (++self->queued >= self->batch && self->waiting)
         pthread_cond_signal(&self->cond);
     pthread_mutex_unlock(&self->lock);
 }
@@ -189,6 +212,11 @@ static PyObject *download_new(PyTypeObject *type, PyObject *args,
     pthread_mutex_init(&self->lock, NULL);
     ub_cond_init_monotonic(&self->cond);
     self->total = n;
+    self->urls = Py_NewRef(urls);
+    unsigned long batch = 1;
+    if (ub_opt_ulong(opts, "batch", 1ul << 20, &batch))
+        goto fail;
+    self->batch = batch ? batch : 1;
     PyObject *result_type = PyDict_GetItemString(opts, "result_type");
     if (!result_type || !PyType_Check(result_type) ||
         !PyType_IsSubtype((PyTypeObject *)result_type, &PyTuple_Type)) {
@@ -268,9 +296,10 @@ static void download_dealloc(DownloadObject *self) {
     Py_XDECREF(self->dest_prefix);
     while (self->head) {
         record *next = self->head->next;
-        record_free(self->head);
+        free(self->head);
         self->head = next;
     }
+    Py_XDECREF(self->urls);
     pthread_mutex_destroy(&self->lock);
     pthread_cond_destroy(&self->cond);
     tp->tp_free(self);
@@ -318,30 +347,60 @@ static PyObject *error_name(int code) {
     return PyUnicode_FromString(name);
 }
 
-/* Builds the ungil.Result for `r`: the fields in declaration order, the
- * path joined to the destination directory. */
-static PyObject *to_result(DownloadObject *self, const ug_fetch_result *r) {
-    PyObject *body = r->body ? PyBytes_FromStringAndSize((const char *)r->body,
-                                                         (Py_ssize_t)r->bytes)
-                             : Py_NewRef(Py_None);
-    PyObject *path = r->path && self->dest_prefix
-                         ? PyUnicode_FromFormat("%U%s", self->dest_prefix, r->path)
-                         : Py_NewRef(Py_None);
-    PyObject *err = error_name(r->error);
-    PyObject *fields = NULL, *result = NULL;
-    if (body && path && err)
-        fields = Py_BuildValue("((nzzliKOOzdddddIOz))", (Py_ssize_t)r->index,
-                               r->url, r->final_url, r->status, r->http_version,
-                               (unsigned long long)r->bytes, path, body,
-                               r->content_type, r->dns_s, r->connect_s, r->tls_s,
-                               r->first_byte_s, r->total_s, r->attempts, err,
-                               r->message);
-    if (fields) /* tuple.__new__(Result, fields): no Python code runs */
-        result = PyTuple_Type.tp_new(self->result_type, fields, NULL);
-    Py_XDECREF(fields);
-    Py_XDECREF(body);
-    Py_XDECREF(path);
-    Py_XDECREF(err);
+/* A str from UTF-8 text, or None for NULL. */
+static PyObject *str_or_none(const char *s) {
+    return s ? PyUnicode_FromString(s) : Py_NewRef(Py_None);
+}
+
+/* Builds the ungil.Result for `r`, filling the tuple subclass directly
+ * (no Python code runs): the fields in declaration order, the URL taken
+ * from the input list, the path joined to the destination directory. */
+static PyObject *to_result(DownloadObject *self, const record *rec) {
+    const ug_fetch_result *r = &rec->r;
+    PyObject *url = PyList_GET_ITEM(self->urls, (Py_ssize_t)r->index);
+    PyObject *path = NULL;
+    if (r->path && self->dest_prefix) {
+        PyObject *name = PyUnicode_FromString(r->path);
+        if (!name)
+            return NULL;
+        path = PyUnicode_Concat(self->dest_prefix, name);
+        Py_DECREF(name);
+    } else {
+        path = Py_NewRef(Py_None);
+    }
+    PyObject *fields[] = {
+        PyLong_FromSsize_t((Py_ssize_t)r->index),
+        Py_NewRef(url),
+        r->final_url ? PyUnicode_FromString(r->final_url)
+                     : Py_NewRef(rec->final_is_url ? url : Py_None),
+        PyLong_FromLong(r->status),
+        PyLong_FromLong(r->http_version),
+        PyLong_FromUnsignedLongLong((unsigned long long)r->bytes),
+        path,
+        r->body ? PyBytes_FromStringAndSize((const char *)r->body,
+                                            (Py_ssize_t)r->bytes)
+                : Py_NewRef(Py_None),
+        str_or_none(r->content_type),
+        PyFloat_FromDouble(r->dns_s),
+        PyFloat_FromDouble(r->connect_s),
+        PyFloat_FromDouble(r->tls_s),
+        PyFloat_FromDouble(r->first_byte_s),
+        PyFloat_FromDouble(r->total_s),
+        PyLong_FromUnsignedLong(r->attempts),
+        error_name(r->error),
+        str_or_none(r->message),
+    };
+    enum { NFIELDS = sizeof fields / sizeof *fields };
+    PyObject *result = self->result_type->tp_alloc(self->result_type, NFIELDS);
+    for (Py_ssize_t i = 0; i < NFIELDS; i++) {
+        if (!fields[i] || !result) {
+            for (Py_ssize_t k = i; k < NFIELDS; k++)
+                Py_XDECREF(fields[k]);
+            Py_XDECREF(result);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(result, i, fields[i]);
+    }
     return result;
 }
 
@@ -353,13 +412,14 @@ static PyObject *download_next(DownloadObject *self) {
             self->head = rec->next;
             if (!self->head)
                 self->tail = NULL;
+            self->queued--;
         }
         int finished = self->finished;
         int rc = self->run_rc;
         pthread_mutex_unlock(&self->lock);
         if (rec) {
-            PyObject *result = to_result(self, &rec->r);
-            record_free(rec);
+            PyObject *result = to_result(self, rec);
+            free(rec);
             return result;
         }
         if (finished) {
