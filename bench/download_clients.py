@@ -35,13 +35,15 @@ CONCURRENCY = 100
 
 # ---- ungil ------------------------------------------------------------
 
-def ungil_download(urls, paths, concurrency=CONCURRENCY):
-    """ungil.download: one libcurl multi loop on a native thread."""
+def ungil_download(urls, paths, concurrency=CONCURRENCY, threads=None):
+    """ungil.download: libcurl multi loops on native threads (threads=None:
+    one per CPU)."""
     ungil = harness.import_ungil()
     dest = os.path.dirname(paths[0])
     names = [os.path.basename(p) for p in paths]
     results = ungil.download(urls, dest, names=names,
-                             concurrency=concurrency, per_host=concurrency)
+                             concurrency=concurrency, per_host=concurrency,
+                             threads=threads)
     bad = [r for r in results if not r.ok]
     if bad:
         raise RuntimeError(f"ungil: {len(bad)} failed, first: "

@@ -1,8 +1,12 @@
-/* ungil/fetch.h - many HTTP(S) transfers at once from one thread.
+/* ungil/fetch.h - many HTTP(S) transfers at once from one thread (or one
+ * per core).
  *
  * A fetch engine drives every transfer from one libcurl multi loop on the
  * thread that calls ug_fetch_run: hundreds at once, connections reused
- * (keep-alive), HTTP/2 multiplexed where the server offers it.  The caller
+ * (keep-alive), HTTP/2 multiplexed where the server offers it.  With
+ * options.threads above 1, the requests are dealt out in turn to that many
+ * loops, each on its own thread with its share of the caps, for batches
+ * whose bodies arrive faster than one core can take them in.  The caller
  * adds requests (before or during the run), and gets one result per request
  * through a callback, in completion order, each carrying its input index.
  *
@@ -29,7 +33,9 @@
  * Thread-safety: one engine is driven by one thread.  ug_fetch_add may be
  * called from that thread (also from inside the callbacks) or before the
  * run; no other call is thread-safe, except ug_fetch_wake.  The cancel flag
- * may be set from any thread.
+ * may be set from any thread.  With several loops, requests are added
+ * before the run only, and the callbacks run on the loops' threads, one at
+ * a time (never concurrently).
  */
 #ifndef UNGIL_FETCH_H
 #define UNGIL_FETCH_H
@@ -140,6 +146,11 @@ typedef struct ug_fetch_options {
     ug_fetch_admit_fn admit;     /* NULL = always admit */
     void *ctx;                   /* passed to the callbacks */
     uint32_t seed;               /* backoff jitter; 0 = from the clock */
+    unsigned threads;            /* loops on their own threads, default 1:
+                                  * the most, up to this, that divide both
+                                  * concurrency and per_host evenly; one
+                                  * whenever admit, on_data or on_response
+                                  * is set or content_disposition is on */
 } ug_fetch_options;
 
 /* Fills `opts` with the defaults. */
@@ -168,6 +179,7 @@ long ug_fetch_add(ug_fetch *fetch, const char *url, const char *name,
  * transfer stops within about 100 ms: partial files keep their ".part" name
  * (or are removed, without resume), requests not finished get no result,
  * and the call returns UG_ECANCELED; the engine can then only be freed.
+ * With several loops, this thread runs the first and waits for the others.
  * With resume, a failed transfer keeps its ".part" only when a later run
  * could continue it (it broke off after receiving bytes).
  * Returns 0 or UG_ECANCELED.  Blocks. */

@@ -150,7 +150,8 @@ def _check_digests(digests):
 
 
 def download_iter(urls, dest=None, *, names=None, sha256=None,
-                  concurrency=64, per_host=8, retries=3, timeout=None,
+                  concurrency=64, per_host=8, threads=None, retries=3,
+                  timeout=None,
                   connect_timeout=10.0, low_speed=(1, 30), max_bytes=None,
                   max_redirects=10, backoff=0.2, backoff_max=10.0,
                   retry_after_max=30, content_disposition=False,
@@ -163,6 +164,9 @@ def download_iter(urls, dest=None, *, names=None, sha256=None,
     taken from the URL path, or with content_disposition=True from that
     header.  sha256: an expected hex digest per URL (or None entries).
     concurrency / per_host: transfers in flight, in all and per host.
+    threads: transfer loops, each on a native thread of its own with its
+    share of those caps (None: one per CPU); more than one pays when many
+    small bodies arrive faster than one core can write them.
     retries: extra attempts on connection errors, timeouts, 5xx and 429,
     with exponential backoff (backoff .. backoff_max seconds, jittered) or
     the server's Retry-After (at most retry_after_max seconds).  timeout:
@@ -188,7 +192,9 @@ def download_iter(urls, dest=None, *, names=None, sha256=None,
         os.makedirs(dest, exist_ok=True)
     low_bytes, low_seconds = low_speed
     options = {
-        "concurrency": concurrency, "per_host": per_host, "retries": retries,
+        "concurrency": concurrency, "per_host": per_host,
+        "threads": (os.cpu_count() or 1) if threads is None else threads,
+        "retries": retries,
         "timeout": timeout, "connect_timeout": connect_timeout,
         "low_speed_bytes": low_bytes, "low_speed_time": low_seconds,
         "max_bytes": max_bytes, "max_redirects": max_redirects,
@@ -201,8 +207,9 @@ def download_iter(urls, dest=None, *, names=None, sha256=None,
         "progress": int(bool(progress)),
         "batch": _batch,
     }
-    if concurrency < 1 or per_host < 1:
-        raise ValueError("concurrency and per_host must be at least 1")
+    if concurrency < 1 or per_host < 1 or options["threads"] < 1:
+        raise ValueError("concurrency, per_host and threads must be at "
+                         "least 1")
     options["result_type"] = Result
     job = _ungil._Download(urls, dest, _as_list(names, "names", n),
                            _check_digests(_as_list(sha256, "sha256", n)),

@@ -1,7 +1,8 @@
 /* cmd_get.c - `ungil get`: download many URLs at once.
  *
  *   ungil get [URL...] [-i FILE|-] [-o DIR] [-j N] [--per-host N]
- *             [--retry N] [--timeout S] [--max-size BYTES] [--quiet]
+ *             [--threads N] [--retry N] [--timeout S] [--max-size BYTES]
+ *             [--quiet]
  *
  * URLs come from the command line and from FILE (one per line; blank lines
  * and lines starting with '#' are skipped; "-" reads standard input).  All
@@ -34,7 +35,8 @@ struct get_state {
 
 static void usage(FILE *out) {
     fputs("usage: ungil get [URL...] [-i FILE|-] [-o DIR] [-j N] [--per-host N]\n"
-          "                 [--retry N] [--timeout S] [--max-size BYTES] [--quiet]\n"
+          "                 [--threads N] [--retry N] [--timeout S]\n"
+          "                 [--max-size BYTES] [--quiet]\n"
           "\n"
           "Downloads every URL concurrently into DIR (default: the current\n"
           "directory).  Files appear under their final names only when complete.\n"
@@ -43,6 +45,8 @@ static void usage(FILE *out) {
           "  -o, --output DIR    directory for the files (created if missing)\n"
           "  -j, --jobs N        transfers at once (default 64)\n"
           "      --per-host N    transfers at once per host (default 8)\n"
+          "      --threads N     transfer loops, each on its own thread, sharing\n"
+          "                      the caps (default: one per CPU)\n"
           "      --retry N       extra attempts on transient errors (default 3)\n"
           "      --timeout S     seconds for a whole attempt (default: none)\n"
           "      --max-size B    refuse bodies over B bytes\n"
@@ -107,6 +111,7 @@ int cmd_get(int argc, char **argv) {
         {"output", required_argument, NULL, 'o'},
         {"jobs", required_argument, NULL, 'j'},
         {"per-host", required_argument, NULL, 'H'},
+        {"threads", required_argument, NULL, 'T'},
         {"retry", required_argument, NULL, 'r'},
         {"timeout", required_argument, NULL, 't'},
         {"max-size", required_argument, NULL, 'm'},
@@ -117,6 +122,8 @@ int cmd_get(int argc, char **argv) {
     struct get_state st = {.tty = isatty(STDERR_FILENO)};
     ug_fetch_options o;
     ug_fetch_options_init(&o);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    o.threads = cpus > 0 ? (unsigned)cpus : 1;
     struct cli_inputs inputs = {.n = 0};
     const char *dir = ".";
     int c;
@@ -138,6 +145,11 @@ int cmd_get(int argc, char **argv) {
         case 'H':
             if (cli_parse_unsigned("get", "--per-host", optarg, 1, 100000,
                                    &o.per_host))
+                return CLI_USAGE;
+            break;
+        case 'T':
+            if (cli_parse_unsigned("get", "--threads", optarg, 1, 1024,
+                                   &o.threads))
                 return CLI_USAGE;
             break;
         case 'r':

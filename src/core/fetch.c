@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "fetch_events.h"
+#include "fetch_internal.h"
 #include "ungil/error.h"
 #include "ungil/path.h"
 #include "ungil/ungil.h"
@@ -98,8 +99,10 @@ struct ug_fetch {
     ug_fetch_options opts;
     char *user_agent;
     char *ca_file;
+    fetch_shards *shards;   /* several loops: this engine is only a front */
     int dirfd;              /* destination directory, -1 in memory mode */
     ug_names *names;
+    bool own_names;         /* names is ours to free */
     CURLM *multi;
     fetch_events ev;        /* the epoll set driving `multi` */
 
@@ -174,6 +177,7 @@ void ug_fetch_options_init(ug_fetch_options *o) {
     o->max_redirects = 10;
     o->max_header_bytes = 64 * 1024;
     o->progress_interval_ms = 200;
+    o->threads = 1;
 }
 
 /* ---- requests and hosts ------------------------------------------------ */
@@ -269,6 +273,8 @@ static void enqueue_front(ug_fetch *f, struct host *h, struct request *r) {
 
 long ug_fetch_add(ug_fetch *f, const char *url, const char *name,
                   const char *sha256, void *user) {
+    if (f->shards)
+        return fetch_shards_add(f->shards, url, name, sha256, user);
     struct request **reqs = reserve(f->reqs, f->nreqs, &f->reqs_cap,
                                     sizeof *reqs);
     if (!reqs)
@@ -319,6 +325,26 @@ long ug_fetch_add(ug_fetch *f, const char *url, const char *name,
 int ug_fetch_new(const ug_fetch_options *opts, ug_fetch **out) {
     if (!opts || !opts->on_done || !out)
         return UG_EINVAL;
+    unsigned loops = fetch_loops_for(opts);
+    if (loops <= 1)
+        return fetch_new_loop(opts, 0, NULL, out);
+    *out = NULL;
+    ug_fetch *f = calloc(1, sizeof *f);
+    if (!f)
+        return UG_ENOMEM;
+    f->dirfd = -1;
+    f->ev = (fetch_events){.epfd = -1, .wakefd = -1};
+    int rc = fetch_shards_new(opts, loops, &f->shards);
+    if (rc) {
+        free(f);
+        return rc;
+    }
+    *out = f;
+    return 0;
+}
+
+int fetch_new_loop(const ug_fetch_options *opts, unsigned first_slot,
+                   ug_names *names, ug_fetch **out) {
     *out = NULL;
     ug_fetch *f = calloc(1, sizeof *f);
     if (!f)
@@ -351,8 +377,12 @@ int ug_fetch_new(const ug_fetch_options *opts, ug_fetch **out) {
             rc = errno == ENOENT || errno == ENOTDIR ? UG_EINVAL : UG_EIO;
             goto fail;
         }
-        if ((rc = ug_names_new(-1, &f->names)))
-            goto fail;
+        f->names = names;
+        if (!names) {
+            if ((rc = ug_names_new(-1, &f->names)))
+                goto fail;
+            f->own_names = true;
+        }
         rc = UG_ENOMEM;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
@@ -379,7 +409,7 @@ int ug_fetch_new(const ug_fetch_options *opts, ug_fetch **out) {
             goto fail;
         for (unsigned i = 0; i < f->opts.concurrency; i++) {
             char name[32];
-            snprintf(name, sizeof name, "transfer %u", i);
+            snprintf(name, sizeof name, "transfer %u", first_slot + i);
             f->lanes[i] = ug_trace_named_lane(f->opts.trace, name);
         }
         f->trace_label = ug_trace_label(f->opts.trace, "transfer");
@@ -402,6 +432,7 @@ static void request_free(struct request *r) {
 void ug_fetch_free(ug_fetch *f) {
     if (!f)
         return;
+    fetch_shards_free(f->shards);
     for (unsigned i = 0; f->slots && i < f->opts.concurrency; i++) {
         struct transfer *t = &f->slots[i];
         if (t->easy) {
@@ -430,7 +461,8 @@ void ug_fetch_free(ug_fetch *f) {
     }
     if (f->dirfd >= 0)
         close(f->dirfd);
-    ug_names_free(f->names);
+    if (f->own_names)
+        ug_names_free(f->names);
     free(f->reqs);
     free(f->hosts);
     free(f->slots);
@@ -1090,6 +1122,8 @@ static size_t collect(ug_fetch *f) {
 }
 
 int ug_fetch_run(ug_fetch *f, const int *cancel) {
+    if (f->shards)
+        return fetch_shards_run(f->shards, cancel);
     f->start_ns = f->last_progress_ns = ug_clock_ns();
     f->last_progress_bytes = f->bytes_total;
     for (;;) {
@@ -1126,5 +1160,8 @@ int ug_fetch_run(ug_fetch *f, const int *cancel) {
 }
 
 void ug_fetch_wake(ug_fetch *f) {
-    fetch_events_wake(&f->ev);
+    if (f->shards)
+        fetch_shards_wake(f->shards);
+    else
+        fetch_events_wake(&f->ev);
 }

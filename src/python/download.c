@@ -144,6 +144,7 @@ static int read_options(PyObject *opts, ug_fetch_options *o) {
     if (ub_opt_uint(opts, "concurrency", UINT_MAX, &o->concurrency) ||
         ub_opt_uint(opts, "per_host", UINT_MAX, &o->per_host) ||
         ub_opt_uint(opts, "retries", UINT_MAX, &o->retries) ||
+        ub_opt_uint(opts, "threads", 1024, &o->threads) ||
         ub_opt_uint(opts, "max_redirects", UINT_MAX, &o->max_redirects) ||
         ub_opt_ms(opts, "backoff", &o->backoff_ms) ||
         ub_opt_ms(opts, "backoff_max", &o->backoff_max_ms) ||

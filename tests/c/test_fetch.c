@@ -700,10 +700,15 @@ static void results_free(struct results *rs) {
     free(rs->out);
 }
 
+/* Loops per engine in test_options(); test_loops_sharded() runs tests
+ * again with several. */
+static unsigned test_loops = 1;
+
 /* Options every test starts from: short backoffs (so retries cost
  * milliseconds), a fixed jitter seed, and timeouts that end a hang. */
 static void test_options(ug_fetch_options *o) {
     ug_fetch_options_init(o);
+    o->threads = test_loops;
     o->backoff_ms = 5;
     o->backoff_max_ms = 20;
     o->seed = 12345;
@@ -2213,6 +2218,53 @@ out:
     remove_tmpdir(dir);
 }
 
+/* ---- several loops -------------------------------------------------------- */
+
+static void try_add(struct results *rs, const ug_fetch_result *r) {
+    (void)r;
+    CHECK_INT_EQ(ug_fetch_add(rs->fetch, "http://127.0.0.1:1/x", NULL, NULL,
+                              NULL),
+                 UG_EINVAL);
+}
+
+/* The same behaviour on several loops (four where the caps divide by
+ * four, fewer where they do not): names and indexes as with one (files
+ * are named in the order of ug_fetch_add), caps shared out, progress added
+ * up, a cancel reaching every loop; requests cannot be added while the
+ * loops run. */
+static void test_loops_sharded(void) {
+    test_loops = 4;
+    test_memory_mode();
+    test_file_mode();
+    test_file_safety();
+    test_per_host_cap();
+    test_one_host_in_parallel();
+    test_retries();
+    test_bad_urls();
+    test_progress();
+    test_cancel();
+    test_trace();
+    test_sha256();
+    test_resume();
+    struct server *srv = server_start();
+    if (srv) {
+        struct results rs = {.then = try_add};
+        ug_fetch_options o;
+        test_options(&o);
+        ug_fetch *f = new_fetch(&o, &rs);
+        if (f) {
+            for (long i = 0; i < 4; i++)
+                add_path(f, srv, "/bytes/10", NULL, NULL, i);
+            CHECK_RC(ug_fetch_run(f, NULL), 0);
+            ug_fetch_free(f);
+            CHECK_UINT_EQ(rs.reports, 4);
+        }
+        server_stop(srv);
+        results_free(&rs);
+    }
+    test_loops = 1;
+}
+
 int main(int argc, char **argv) {
     static const check_test tests[] = {
         CHECK_TEST(test_options_and_new),
@@ -2240,6 +2292,7 @@ int main(int argc, char **argv) {
         CHECK_TEST(test_trace),
         CHECK_TEST(test_sha256),
         CHECK_TEST(test_resume),
+        CHECK_TEST(test_loops_sharded),
     };
     return check_main(argc, argv, tests, sizeof tests / sizeof *tests);
 }

@@ -565,6 +565,60 @@ def test_collisions_are_deterministic(srv, tmp_path):
 
 
 # ---------------------------------------------------------------------------
+# several transfer loops (threads=)
+
+def test_several_loops_give_what_one_gives(srv, tmp_path):
+    # Collisions, a 404, a retried 500, a bad URL and two hosts, dealt out
+    # to 1, 2 and 3 loops: the same results, names and files every time.
+    urls = []
+    for i in range(12):
+        host = "127.0.0.1" if i % 2 else "localhost"
+        urls.append(srv.url(f"/bytes/{100 + i}/same.bin?seed={i}", host=host))
+    urls += [srv.url("/status/404"), "ftp://127.0.0.1/x"]
+    seen = []
+    for threads in (1, 2, 3):
+        dest = tmp_path / f"t{threads}"
+        # A fresh failure counter for each run: the query is part of the
+        # file name only after the path, which stays "33".
+        batch = urls + [srv.url(f"/fail/1/500/bytes/33?t={threads}")]
+        results = ungil.download(batch, dest, threads=threads, **FAST)
+        check_in_order(results, batch)
+        seen.append(([(r.index, r.error, r.status, r.attempts, r.bytes,
+                       r.path and os.path.basename(r.path)) for r in results],
+                     listing(dest)))
+    assert seen[0] == seen[1] == seen[2]
+    rows, files = seen[0]
+    assert sorted(files) == sorted(
+        ["same.bin"] + [f"same ({i}).bin" for i in range(1, 12)] + ["33"])
+    assert [row[1] for row in rows[12:]] == ["http", "url", None]
+
+
+def test_loops_share_the_per_host_cap(srv, tmp_path):
+    # Hosts alternate in the list, so a plain deal (request i to loop
+    # i % 2) would give each loop one host and half its cap.
+    d, n = 0.3, 8
+    urls = [srv.url(f"/delay/{d}/bytes/{i}", host=host)
+            for i in range(1, n + 1) for host in ("127.0.0.1", "localhost")]
+    results = ungil.download(urls, tmp_path, threads=2, per_host=4,
+                             concurrency=64)
+    assert all(r.ok for r in results)
+    by_host = {}
+    for q in srv.requests:
+        by_host.setdefault(q.host.rsplit(":", 1)[0], []).append(q.time)
+    for times in by_host.values():
+        times.sort()
+        # 8 requests per host at 4 at a time: two waves, the first 4 at once.
+        assert len(times) == n
+        assert times[3] - times[0] < d / 2, times
+        assert times[4] - times[0] > d * 0.8, times
+
+
+def test_threads_must_be_positive(tmp_path):
+    with pytest.raises(ValueError, match="threads"):
+        ungil.download(["http://127.0.0.1:1/x"], tmp_path, threads=0)
+
+
+# ---------------------------------------------------------------------------
 # resume
 
 def test_resume_continues_a_part_file_with_range(srv, tmp_path):

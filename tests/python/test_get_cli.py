@@ -122,7 +122,9 @@ def test_get_input_from_stdin(ungil_cli, srv, tmp_path):
     (["-j", "1"], 1, 1),
     (["-j", "3", "--per-host", "8"], 3, None),   # split between the hosts
     (["--jobs", "8", "--per-host", "2"], 4, 2),
-], ids=["j1", "j3", "per-host2"])
+    (["-j", "8", "--per-host", "4", "--threads", "3"], 8, 4),
+    (["-j", "8", "--per-host", "4", "--threads", "1"], 8, 4),
+], ids=["j1", "j3", "per-host2", "threads3", "threads1"])
 def test_get_jobs_and_per_host(ungil_cli, srv, tmp_path, args, total,
                                per_host):
     d, n = 0.25, 4
@@ -226,7 +228,7 @@ def test_get_exit_status_1_lists_every_failure(ungil_cli, srv, tmp_path):
     ["-j", "0"], ["-j", "x"], ["-j", "-1"], ["--per-host", "0"],
     ["--retry", "x"], ["--retry", "-1"], ["--timeout", "0"],
     ["--timeout", "abc"], ["--timeout", "-1"], ["--max-size", "0"],
-    ["--max-size", "1k"], ["--bogus"], ["-i", "/nonexistent/urls.txt"],
+    ["--max-size", "1k"], ["--threads", "0"], ["--threads", "x"], ["--bogus"], ["-i", "/nonexistent/urls.txt"],
     [], ["-j"],
 ], ids=lambda a: " ".join(a) or "no-url")
 def test_get_bad_options_exit_2(ungil_cli, srv, tmp_path, args):
