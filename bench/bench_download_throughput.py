@@ -12,12 +12,15 @@ into a fresh temporary directory, each body to its own file; after each
 run, every file's size is checked and every 50th file compared byte for
 byte with the original.
 
-Contenders: ungil.download (concurrency 100), pycurl's CurlMulti with 100
-handles (a refill-before-wait loop), aiohttp (one ClientSession, connector
+Contenders: ungil.download (concurrency 100; one transfer loop per CPU,
+and one loop alone), pycurl's CurlMulti with 100 handles (a refill-before-wait loop), aiohttp (one ClientSession, connector
 limit 100), sequential requests (one Session) and ThreadPoolExecutor(32)
 with requests (a Session per thread).  The slow ones get fewer files and
 compare by files per second.  wrk -t2 -c100 -d5s on one file URL of the
-same server gives the ceiling (no files written).
+same server gives the ceiling (no files written).  A last row runs
+ungil.download on the libcurl that pycurl's wheel bundles (through
+LD_LIBRARY_PATH), to tell the engine's cost from libcurl's: ungil is built
+against Debian's libcurl 7.88, pycurl's wheel carries a newer one.
 
 The issue asks ungil for at least 1.2x pycurl's files per second and 5x
 aiohttp's, with less client CPU per file than either.
@@ -179,13 +182,21 @@ def main():
         clients_tmp = work / "clients"
         clients_tmp.mkdir()
 
-        def C(label, client, n, **options):
+        def C(label, client, n, env=None, **options):
             check = dc.expect_files(lambda i: root / names[i], SAMPLE_EVERY)
             return harness.Contender(
                 label, dc.contender(client, urls[:n], check, options,
-                                    tmp_root=clients_tmp), n, "files")
+                                    tmp_root=clients_tmp, env=env),
+                n, "files")
 
-        ungil_name = f"ungil.download (concurrency {CONCURRENCY})"
+        link_dir, pycurl_libs, pycurl_libcurl = dc.pycurl_libcurl_dir(
+            str(work))
+        loops = os.cpu_count() or 1
+        ungil_name = (f"ungil.download (concurrency {CONCURRENCY}, "
+                      f"{loops} loops)")
+        one_loop_name = f"ungil.download (concurrency {CONCURRENCY}, 1 loop)"
+        same_lib_name = (f"ungil.download ({loops} loops) on pycurl's "
+                         f"libcurl {pycurl_libcurl} (diagnostic)")
         pycurl_name = f"pycurl CurlMulti ({CONCURRENCY} handles)"
         aiohttp_name = f"aiohttp (1 session, limit {CONCURRENCY})"
         seq_name = "requests, sequential (1 Session)"
@@ -195,6 +206,10 @@ def main():
             f"{N_FILES:,} files of 20 KiB from local nginx, each written "
             "to its own file",
             [C(ungil_name, "ungil", N_FILES, concurrency=CONCURRENCY),
+             C(one_loop_name, "ungil", N_FILES, concurrency=CONCURRENCY,
+               threads=1),
+             C(same_lib_name, "ungil", N_FILES, concurrency=CONCURRENCY,
+               env={"LD_LIBRARY_PATH": f"{link_dir}:{pycurl_libs}"}),
              C(pycurl_name, "pycurl", N_FILES, handles=CONCURRENCY),
              C(aiohttp_name, "aiohttp", N_FILES, limit=CONCURRENCY),
              C(seq_name, "requests", N_SLOW),
@@ -249,6 +264,11 @@ def main():
         f"median {wrk_row['per_second']:,.0f}/s; its 'seconds' are "
         f"{N_FILES:,} requests at that rate.",
         "Ratio = files/s of the contender / files/s of pycurl CurlMulti.",
+        f"ungil is built against Debian 12's libcurl "
+        f"{dc.system_libcurl_version()}; pycurl's wheel bundles libcurl "
+        f"{pycurl_libcurl}. The diagnostic row runs the same ungil build "
+        f"on pycurl's libcurl (LD_LIBRARY_PATH), so that its gap to the "
+        f"first row is libcurl's and its gap to pycurl is the engines'.",
     ]
     harness.write_results(
         "download_throughput",

@@ -50,6 +50,31 @@ def ungil_download(urls, paths, concurrency=CONCURRENCY, threads=None):
                            f"{bad[0].url}: {bad[0].error} {bad[0].message}")
 
 
+def system_libcurl_version():
+    """The version of the libcurl ungil is built against (pkg-config)."""
+    return subprocess.run(["pkg-config", "--modversion", "libcurl"],
+                          capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def pycurl_libcurl_dir(tmp_root):
+    """A directory holding "libcurl.so.4", a link to the libcurl that
+    pycurl's wheel bundles (beside its own OpenSSL and nghttp2), for running
+    ungil on the same libcurl as pycurl through LD_LIBRARY_PATH; returns
+    (that directory, pycurl's libs directory, the libcurl version)."""
+    import pycurl
+    libs = os.path.join(os.path.dirname(os.path.dirname(pycurl.__file__)),
+                        "pycurl.libs")
+    found = [n for n in os.listdir(libs) if n.startswith("libcurl")]
+    if len(found) != 1:
+        raise RuntimeError(f"pycurl's wheel holds {found}, not one libcurl")
+    link_dir = tempfile.mkdtemp(prefix="pycurl-libcurl-", dir=tmp_root)
+    os.symlink(os.path.join(libs, found[0]),
+               os.path.join(link_dir, "libcurl.so.4"))
+    version = pycurl.version_info()[1]
+    return link_dir, libs, version
+
+
 # ---- pycurl -----------------------------------------------------------
 
 def pycurl_multi(urls, paths, handles=CONCURRENCY):
@@ -231,14 +256,14 @@ def tmp_root():
     return None
 
 
-def contender(client, urls, expect, options=None, tmp_root=None):
+def contender(client, urls, expect, options=None, tmp_root=None, env=None):
     """A harness contender running `client` on `urls` in a child process.
 
     Each run gets a fresh temporary directory, whose files the child names
     00000.bin, 00001.bin, ...; afterwards (outside the time) every file is
     checked with expect(paths) and the directory is removed.  Returns
     (seconds, {"cpu_s", "cpu_user", "cpu_system"}) as measured by the
-    child.
+    child.  `env`: variables to add to the child's environment.
     """
     def run():
         dest = tempfile.mkdtemp(prefix=f"dl-{client}-", dir=tmp_root)
@@ -253,7 +278,8 @@ def contender(client, urls, expect, options=None, tmp_root=None):
             try:
                 out = subprocess.run([sys.executable, __file__, f.name],
                                      capture_output=True, text=True,
-                                     timeout=600)
+                                     timeout=600,
+                                     env={**os.environ, **(env or {})})
             finally:
                 os.unlink(f.name)
             if out.returncode:
