@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ungil/error.h"
+#include "ungil/fetch.h"
 #include "ungil/ungil.h"
 
 enum { MAX_EVENTS = 256 };

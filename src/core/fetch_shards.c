@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "ungil/error.h"
+#include "ungil/fetch.h"
 
 /* Hosts are told apart by a hash of the URL's authority into this many
  * buckets: two hosts sharing a bucket are dealt out together, which only
