@@ -220,10 +220,7 @@ static void parse_url(struct request *r) {
     curl_url_cleanup(u);
 }
 
-/* Returns `array` (count used of *cap elements of `size` bytes) with room
- * for one more, doubled when full; NULL when memory runs out (the array is
- * then unchanged). */
-static void *reserve(void *array, size_t count, size_t *cap, size_t size) {
+void *fetch_reserve(void *array, size_t count, size_t *cap, size_t size) {
     if (count < *cap)
         return array;
     size_t n = *cap ? 2 * *cap : 16;
@@ -237,7 +234,7 @@ static struct host *host_for(ug_fetch *f, const char *key) {
     for (size_t i = 0; i < f->nhosts; i++)
         if (!strcmp(f->hosts[i]->key, key))
             return f->hosts[i];
-    struct host **hosts = reserve(f->hosts, f->nhosts, &f->hosts_cap,
+    struct host **hosts = fetch_reserve(f->hosts, f->nhosts, &f->hosts_cap,
                                   sizeof *hosts);
     if (!hosts)
         return NULL;
@@ -275,7 +272,7 @@ long ug_fetch_add(ug_fetch *f, const char *url, const char *name,
                   const char *sha256, void *user) {
     if (f->shards)
         return fetch_shards_add(f->shards, url, name, sha256, user);
-    struct request **reqs = reserve(f->reqs, f->nreqs, &f->reqs_cap,
+    struct request **reqs = fetch_reserve(f->reqs, f->nreqs, &f->reqs_cap,
                                     sizeof *reqs);
     if (!reqs)
         return UG_ENOMEM;

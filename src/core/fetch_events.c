@@ -2,6 +2,7 @@
  * fetch_events.h; the engine (fetch.c) owns the fetch_events value, this
  * file owns the epoll set, the eventfd and the socket table. */
 #include "fetch_events.h"
+#include "fetch_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -78,17 +79,14 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
     }
     if (k->dirty)
         return 0;
-    if (ev->nchanged == ev->changed_cap) {
-        size_t n = ev->changed_cap ? 2 * ev->changed_cap : 64;
-        int *grown = realloc(ev->changed, n * sizeof *grown);
-        if (!grown) {
-            if (apply(ev, fd))
-                ev->failed = true;
-            return 0;
-        }
-        ev->changed = grown;
-        ev->changed_cap = n;
+    int *changed = fetch_reserve(ev->changed, ev->nchanged, &ev->changed_cap,
+                                 sizeof *changed);
+    if (!changed) {
+        if (apply(ev, fd))
+            ev->failed = true;
+        return 0;
     }
+    ev->changed = changed;
     k->dirty = true;
     ev->changed[ev->nchanged++] = fd;
     return 0;

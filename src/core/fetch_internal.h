@@ -2,13 +2,19 @@
  *
  * ug_fetch_new makes either one loop (fetch.c) or, with options.threads
  * above 1, a set of loops on their own threads (fetch_shards.c), each an
- * ordinary one-loop engine made by fetch_new_loop.
+ * ordinary one-loop engine made by fetch_new_loop.  fetch_events.c uses
+ * its array helper too.
  */
 #ifndef UNGIL_FETCH_INTERNAL_H
 #define UNGIL_FETCH_INTERNAL_H
 
 #include "ungil/fetch.h"
 #include "ungil/path.h"
+
+/* Returns `array` (count used of *cap elements of `size` bytes) with room
+ * for one more, doubled when full; NULL when memory runs out (the array is
+ * then unchanged). */
+void *fetch_reserve(void *array, size_t count, size_t *cap, size_t size);
 
 /* A one-loop engine.  Its trace lanes are named "transfer <first_slot>"
  * on; with `names` (file mode), file names are claimed in that shared set,

@@ -165,14 +165,11 @@ long fetch_shards_add(fetch_shards *s, const char *url, const char *name,
         return UG_EINVAL; /* a loop's thread may be inside its engine */
     unsigned bucket = host_bucket(url);
     struct loop *l = &s->loops[s->dealt[bucket] % s->count];
-    if (l->nindex == l->index_cap) {
-        size_t n = l->index_cap ? 2 * l->index_cap : 64;
-        size_t *grown = realloc(l->index, n * sizeof *grown);
-        if (!grown)
-            return UG_ENOMEM;
-        l->index = grown;
-        l->index_cap = n;
-    }
+    size_t *index = fetch_reserve(l->index, l->nindex, &l->index_cap,
+                                  sizeof *index);
+    if (!index)
+        return UG_ENOMEM;
+    l->index = index;
     long local = ug_fetch_add(l->fetch, url, name, sha256, user);
     if (local < 0)
         return local;
