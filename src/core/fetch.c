@@ -1,5 +1,10 @@
 /* fetch.c - the download engine: one libcurl multi loop, many transfers.
  *
+ * ug_fetch_add keeps its work small (the file name is claimed there, in
+ * input order): the URL is parsed later, by the loop, when it looks for
+ * something to start (prepare()), so transfers begin before a long batch
+ * is parsed and several loops parse their shares in parallel.
+ *
  * Requests wait in per-host FIFO queues; a transfer starts when a global
  * slot and a slot of its host are free (our own per-host cap, so a queued
  * transfer never burns its timeout inside libcurl's pending list).  The
@@ -54,6 +59,7 @@ enum { POLL_MAX_MS = 100, SHA256_LEN = 32, RECV_BUFFER = 65536 };
 
 struct request {
     char *url;
+    CURLU *uh;    /* the parsed URL, handed to libcurl */
     char *name;   /* safe file name (file mode), NULL until claimed */
     char *host;   /* "scheme://host:port" key, NULL for a bad URL */
     void *user;
@@ -106,13 +112,15 @@ struct ug_fetch {
     CURLM *multi;
     fetch_events ev;        /* the epoll set driving `multi` */
 
-    struct request **reqs;  /* every request, by index */
+    struct request **reqs;  /* by index; NULL once reported (and freed) */
     size_t nreqs, reqs_cap;
     size_t done, failed;
 
     struct host **hosts;
     size_t nhosts, hosts_cap, next_host; /* next_host: round-robin start */
     size_t queued;          /* requests waiting in host queues */
+    struct request *unparsed, *unparsed_tail; /* added, URL not yet parsed */
+    size_t nunparsed;
     struct request *delayed; /* retries waiting for their time */
     size_t ndelayed;
     struct request *bad;    /* requests failing before any transfer */
@@ -182,8 +190,9 @@ void ug_fetch_options_init(ug_fetch_options *o) {
 
 /* ---- requests and hosts ------------------------------------------------ */
 
-/* Parses the URL once: refuses what is not http(s), and builds the host key
- * used for the per-host cap. */
+/* Parses the URL once: refuses what is not http(s), builds the host key
+ * used for the per-host cap, and keeps the parse for libcurl, which would
+ * otherwise parse the URL again for every attempt. */
 static void parse_url(struct request *r) {
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL, *port = NULL;
@@ -217,7 +226,15 @@ static void parse_url(struct request *r) {
     curl_free(scheme);
     curl_free(host);
     curl_free(port);
-    curl_url_cleanup(u);
+    if (r->url_error)
+        curl_url_cleanup(u);
+    else
+        r->uh = u;
+}
+
+/* Whether the URL starts with "http://" or "https://", in any case. */
+static bool http_prefix(const char *url) {
+    return !strncasecmp(url, "http://", 7) || !strncasecmp(url, "https://", 8);
 }
 
 void *fetch_reserve(void *array, size_t count, size_t *cap, size_t size) {
@@ -284,7 +301,10 @@ long ug_fetch_add(ug_fetch *f, const char *url, const char *name,
     }
     r->index = f->nreqs;
     r->user = user;
-    parse_url(r);
+    /* A URL that is plainly not http(s) is parsed (and refused) at once,
+     * before it could claim a file name; the others wait for prepare(). */
+    if (!http_prefix(r->url))
+        parse_url(r);
     if (!r->url_error && sha256 && hex_digest(sha256, r->sha)) {
         r->url_error = UG_EINVAL;
         r->url_message = "the expected SHA-256 is not 64 hex digits";
@@ -302,19 +322,46 @@ long ug_fetch_add(ug_fetch *f, const char *url, const char *name,
             r->url_message = "no file name could be made for this URL";
         }
     }
-    struct host *h = r->url_error ? NULL : host_for(f, r->host);
-    if (!r->url_error && !h) {
-        r->url_error = UG_ENOMEM;
-        r->url_message = "out of memory";
-    }
     f->reqs[f->nreqs++] = r;
-    if (h) {
-        enqueue(f, h, r);
-    } else {
+    if (r->url_error) {
         r->next = f->bad;
         f->bad = r;
+    } else {
+        r->next = NULL;
+        if (f->unparsed_tail)
+            f->unparsed_tail->next = r;
+        else
+            f->unparsed = r;
+        f->unparsed_tail = r;
+        f->nunparsed++;
     }
     return (long)r->index;
+}
+
+/* Parses up to `n` added requests, in input order, into their host queues
+ * (or the list of bad ones).  Returns how many it took. */
+static size_t prepare(ug_fetch *f, size_t n) {
+    size_t k = 0;
+    for (; k < n && f->unparsed; k++) {
+        struct request *r = f->unparsed;
+        if (!(f->unparsed = r->next))
+            f->unparsed_tail = NULL;
+        f->nunparsed--;
+        if (!r->host)
+            parse_url(r);
+        struct host *h = r->url_error ? NULL : host_for(f, r->host);
+        if (!r->url_error && !h) {
+            r->url_error = UG_ENOMEM;
+            r->url_message = "out of memory";
+        }
+        if (h) {
+            enqueue(f, h, r);
+        } else {
+            r->next = f->bad;
+            f->bad = r;
+        }
+    }
+    return k;
 }
 
 /* ---- creating and freeing ---------------------------------------------- */
@@ -420,6 +467,9 @@ fail:
 }
 
 static void request_free(struct request *r) {
+    if (!r)
+        return;
+    curl_url_cleanup(r->uh);
     free(r->url);
     free(r->name);
     free(r->host);
@@ -670,7 +720,10 @@ static CURL *new_easy(ug_fetch *f) {
 /* The options that change from one transfer to the next. */
 static void setup_easy(struct transfer *t) {
     CURL *e = t->easy;
-    curl_easy_setopt(e, CURLOPT_URL, t->req->url);
+    /* Clearing the URL string makes libcurl take the URL from the parse
+     * (a recycled handle would otherwise keep its last URL). */
+    curl_easy_setopt(e, CURLOPT_URL, NULL);
+    curl_easy_setopt(e, CURLOPT_CURLU, t->req->uh);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
@@ -686,6 +739,7 @@ static void setup_easy(struct transfer *t) {
 static void transfer_reset(ug_fetch *f, struct transfer *t) {
     if (t->easy) {
         curl_multi_remove_handle(f->multi, t->easy);
+        curl_easy_setopt(t->easy, CURLOPT_CURLU, NULL); /* freed with its request */
         f->spare[f->nspare++] = t->easy;
     }
     if (t->fd >= 0)
@@ -697,7 +751,7 @@ static void transfer_reset(ug_fetch *f, struct transfer *t) {
     *t = (struct transfer){.fd = -1, .f = f};
 }
 
-static void report(ug_fetch *f, const struct request *r, struct transfer *t,
+static void report(ug_fetch *f, struct request *r, struct transfer *t,
                    int error, const char *message, const char *path);
 
 /* Starts `r` in the free slot `t`.  A failure to start is final for the
@@ -754,13 +808,19 @@ static struct request *next_request(ug_fetch *f, struct host **hp) {
     return NULL;
 }
 
+/* Starts queued requests while slots are free, parsing added ones as
+ * needed: only when nothing parsed can start (a short batch, one per free
+ * slot), so every request that could start does, as if all were parsed. */
 static void fill_slots(ug_fetch *f) {
     f->held = false;
-    while (f->active < f->opts.concurrency && f->queued) {
+    while (f->active < f->opts.concurrency) {
         struct host *h;
-        struct request *r = next_request(f, &h);
-        if (!r)
-            return;
+        struct request *r = f->queued ? next_request(f, &h) : NULL;
+        if (!r) {
+            if (!prepare(f, f->opts.concurrency - f->active))
+                return;
+            continue;
+        }
         if (f->opts.admit && !f->opts.admit(f->opts.ctx, r->index, r->user)) {
             enqueue_front(f, h, r);
             f->held = true;
@@ -788,7 +848,7 @@ static double info_time(CURL *e, CURLINFO what) {
 
 /* Hands the result of `r` to the caller.  `t` is its last attempt, or NULL
  * (or a slot without a handle) when no transfer ran. */
-static void report(ug_fetch *f, const struct request *r, struct transfer *t,
+static void report(ug_fetch *f, struct request *r, struct transfer *t,
                    int error, const char *message, const char *path) {
     ug_fetch_result res = {.index = r->index, .url = r->url, .user = r->user,
                            .attempts = r->attempts, .error = error,
@@ -824,6 +884,10 @@ static void report(ug_fetch *f, const struct request *r, struct transfer *t,
     if (error)
         f->failed++;
     f->opts.on_done(f->opts.ctx, &res);
+    /* Final: nothing needs the request again, and a long batch holds only
+     * the requests still to finish. */
+    f->reqs[r->index] = NULL;
+    request_free(r);
 }
 
 /* What to do with a finished attempt. */
@@ -1131,7 +1195,8 @@ int ug_fetch_run(ug_fetch *f, const int *cancel) {
         }
         uint64_t next_due = release_due(f);
         fill_slots(f);
-        if (!f->active && !f->queued && !f->ndelayed && !f->bad)
+        if (!f->active && !f->queued && !f->nunparsed && !f->ndelayed &&
+            !f->bad)
             break;
         /* Transfers just added are due at once; those that finish start
          * others, so go on until nothing is due. */
@@ -1143,7 +1208,8 @@ int ug_fetch_run(ug_fetch *f, const int *cancel) {
             wait_ms = (long)(next_due / 1000000u);
         /* Nothing in flight and no admit refusal to be woken from: wait
          * only when the retries are all that is left. */
-        if (!f->active && !f->held && (f->queued || f->bad || !f->ndelayed))
+        if (!f->active && !f->held &&
+            (f->queued || f->nunparsed || f->bad || !f->ndelayed))
             continue;
         int rc = fetch_events_wait(&f->ev, wait_ms);
         if (rc) {

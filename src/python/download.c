@@ -393,6 +393,7 @@ static PyObject *to_result(DownloadObject *self, const record *rec) {
     };
     enum { NFIELDS = sizeof fields / sizeof *fields };
     PyObject *result = self->result_type->tp_alloc(self->result_type, NFIELDS);
+    bool atomic = true; /* no field can hold a reference cycle */
     for (Py_ssize_t i = 0; i < NFIELDS; i++) {
         if (!fields[i] || !result) {
             for (Py_ssize_t k = i; k < NFIELDS; k++)
@@ -400,8 +401,13 @@ static PyObject *to_result(DownloadObject *self, const record *rec) {
             Py_XDECREF(result);
             return NULL;
         }
+        atomic = atomic && !PyObject_GC_IsTracked(fields[i]);
         PyTuple_SET_ITEM(result, i, fields[i]);
     }
+    /* As CPython does for such tuples, but at once: thousands of results
+     * kept in a list would otherwise be walked by every collection. */
+    if (atomic)
+        PyObject_GC_UnTrack(result);
     return result;
 }
 
