@@ -1251,6 +1251,47 @@ static void test_one_host_in_parallel(void) {
     results_free(&rs);
 }
 
+/* Records the order in which results arrive (extra: a struct order). */
+struct order {
+    size_t index[8];
+    size_t n;
+};
+
+static void note_order(struct results *rs, const ug_fetch_result *r) {
+    struct order *o = rs->extra;
+    if (o->n < sizeof o->index / sizeof *o->index)
+        o->index[o->n++] = r->index;
+}
+
+/* The loop parses added URLs only as it needs them, yet never leaves a
+ * slot idle that a later request could fill: one for a second host, added
+ * after three for a first host held to one transfer at a time, starts with
+ * the first of them and finishes before the last. */
+static void test_later_host_not_held(void) {
+    struct server *a = server_start();
+    struct server *b = a ? server_start() : NULL;
+    struct order order = {0};
+    struct results rs = {.then = note_order, .extra = &order};
+    ug_fetch_options o;
+    test_options(&o);
+    o.concurrency = 4;
+    o.per_host = 1;
+    ug_fetch *f = b ? new_fetch(&o, &rs) : NULL;
+    if (f) {
+        for (long i = 0; i < 3; i++)
+            add_path(f, a, "/slow/300", NULL, NULL, i);
+        add_path(f, b, "/slow/300", NULL, NULL, 3);
+        CHECK_RC(ug_fetch_run(f, NULL), 0);
+        ug_fetch_free(f);
+        CHECK_UINT_EQ(order.n, 4);
+        CHECK_UINT_EQ(order.index[3], 2); /* the first host's last */
+        CHECK_UINT_EQ(server_counts(a).max_active, 1);
+    }
+    server_stop(b);
+    server_stop(a);
+    results_free(&rs);
+}
+
 /* ---- retries ------------------------------------------------------------ */
 
 static void test_retries(void) {
@@ -2275,6 +2316,7 @@ int main(int argc, char **argv) {
         CHECK_TEST(test_content_disposition),
         CHECK_TEST(test_per_host_cap),
         CHECK_TEST(test_one_host_in_parallel),
+        CHECK_TEST(test_later_host_not_held),
         CHECK_TEST(test_retries),
         CHECK_TEST(test_retry_after),
         CHECK_TEST(test_timeout),
