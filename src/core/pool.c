@@ -29,17 +29,27 @@
  * The mutex `lock` and its conditions serve only the slow paths: `not_empty`
  * (sleeping workers), `not_full` (submitters blocked on a full ring), `idle`
  * (wait_idle, shutdown).  Lost wake-ups are ruled out by two store-buffering
- * (Dekker) pairs, every access in them sequentially consistent:
+ * (Dekker) pairs, in which each side writes one variable, then reads the
+ * other, with sequentially consistent order between the two:
  *  - worker: lock, idle_workers++, load tail; sleep only if tail == head.
- *    producer: CAS tail (the claim), write, load idle_workers; if non-zero,
+ *    Producer: CAS tail (the claim), write, load idle_workers; if non-zero,
  *    lock, un-count one idle worker and signal it.  Either the worker sees
  *    the claim, or the producer sees the worker counted; since the worker
  *    holds the lock from counting itself until it waits, the signal cannot
  *    come before the wait.  A spurious wake-up leaves idle_workers one high,
  *    which costs one wasted signal, never a missed one.
  *  - blocked producer: lock, full_waiters++, load the tail cell's seq; wait
- *    only if it is still taken.  Consumer: store the freed cell's seq, load
- *    full_waiters; if non-zero, lock and broadcast `not_full`.
+ *    only if it is still taken.  Consumer: store the freed cells' seq
+ *    (release), a seq_cst fence (one per batch, cheaper than a seq_cst
+ *    store per cell), load full_waiters; if non-zero, lock and broadcast
+ *    `not_full`.  If the consumer reads no waiter, its fence precedes the
+ *    producer's increment, hence the producer's load, which then sees the
+ *    freed cell.
+ * The task itself passes from producer to consumer through the cell's seq
+ * (release store, acquire load), and the cell back the same way, so a
+ * consumer's copy happens before the next lap's write; the CASes on `tail`
+ * and `head` only arbitrate between producers, and between consumers.
+ *
  * Idle: a worker with nothing to do yields for IDLE_SPIN_NS, then goes
  * through the lock to sleep; there it wakes wait_idle callers if the pool
  * is idle.  The last worker to get there has seen every completion (each
@@ -49,8 +59,8 @@
  * Accounting: each worker counts the tasks it finished (ran or discarded)
  * in its own cache line; cancel_pending counts its discards in `discarded`.
  * finished = their sum; queued = tail - head; running = head - finished;
- * idle means finished == tail.  Reading finished first, then head, then
- * tail (acquire), each difference is exact at the moment of the later read.
+ * idle means finished == tail.  Read in that order (acquire), finished <=
+ * head <= tail, and an idle answer is true at the moment tail was read.
  *
  * Cancelling: cancel_pending stores the tail position in `cancel_upto` and
  * takes and discards every cell below it; a worker discards instead of
@@ -390,10 +400,11 @@ static size_t take(ug_pool *p, struct slot *out, size_t max, uint64_t end,
         struct cell *c = &p->ring[(h + i) & p->mask];
         out[i] = c->slot;
         atomic_store_explicit(&c->seq, 2 * (h + i + p->mask + 1),
-                              memory_order_seq_cst);
+                              memory_order_release);
     }
     *first = h;
-    if (atomic_load_explicit(&p->full_waiters, memory_order_seq_cst)) {
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&p->full_waiters, memory_order_relaxed)) {
         pthread_mutex_lock(&p->lock);
         pthread_cond_broadcast(&p->not_full);
         pthread_mutex_unlock(&p->lock);
