@@ -1,8 +1,9 @@
 /* ungil/pool.h - a fixed pool of worker threads pulling tasks from a queue.
  *
  * Workers pop tasks from one bounded multi-producer/multi-consumer queue (a
- * ring under one mutex) and run them.  A task is a function, an argument and
- * an optional `discard` function that frees the argument if the task never
+ * ring that submitting and popping use without a lock while there is work
+ * and room) and run them.  A task is a function, an argument and an
+ * optional `discard` function that frees the argument if the task never
  * runs.  Submitting may return a future: a handle to wait on (with a
  * timeout), to read the task's status from, to cancel before the task
  * starts, and to hang completion callbacks on.
@@ -102,8 +103,8 @@ int ug_pool_submit(ug_pool *pool, const ug_task *task, ug_future **future);
  * binding holds the GIL) try this first and block only after dropping it. */
 int ug_pool_try_submit(ug_pool *pool, const ug_task *task, ug_future **future);
 
-/* Queues `n` tasks under one lock acquisition, without futures.  Blocks for
- * room as needed in UG_SUBMIT_BLOCK mode.  Returns the number queued (the
+/* Queues `n` tasks without futures, claiming runs of queue slots at once.
+ * Blocks for room as needed in UG_SUBMIT_BLOCK mode.  Returns the number queued (the
  * first ones; fewer than n only after shutdown, or when the queue filled in
  * UG_SUBMIT_FAIL mode) or a negative code if none was. */
 long ug_pool_submit_many(ug_pool *pool, const ug_task *tasks, size_t n);

@@ -1,14 +1,72 @@
-/* pool.c - fixed worker threads, a bounded task ring, futures, parallel_for.
+/* pool.c - fixed worker threads, a bounded lock-free task ring, futures,
+ * parallel_for.
  *
- * Design.  One mutex (`lock`) guards the ring of queued slots, the counters
- * and the shutdown flag; three condition variables hang off it: `not_empty`
- * (idle workers), `not_full` (submitters waiting for room) and `idle`
- * (threads in wait_idle or shutdown).  Submitters signal `not_empty` only
- * when a worker is idle.  A worker pops a small batch (its share of a
- * sixteenth of the queue, at most BATCH_MAX) under the lock and runs it
- * unlocked, which keeps the lock cold when tasks are tiny; a cancellation bumps
- * `cancel_gen`, and a worker checks it before each task of its batch, so
- * popped-but-not-started tasks are cancelled too.
+ * The ring.  `ring` holds capacity (a power of two) cells; each carries an
+ * atomic sequence number `seq` besides its task.  Positions count up from 0
+ * and never wrap (64 bits); position `pos` lives in cell pos & mask.  A cell
+ * whose seq is 2 pos is free for the producer of `pos`; 2 pos + 1 means that
+ * producer has written it and it is ready for the consumer of `pos`, who
+ * frees it for the next lap by storing 2 (pos + capacity).  (Doubling keeps
+ * "ready for pos" and "free for pos + 1" apart when the capacity is 1.)
+ * `tail` holds the next position to claim, shifted left by one, with the
+ * CLOSED bit below it; `head` the next position to take.
+ *
+ * Submitting: a producer checks that the cells at the tail are free and
+ * claims one (or a run, for submit_many) with a CAS on `tail`, writes the
+ * task, then stores seq = 2 pos + 1 with release order.  A cell still holding
+ * a task of the previous lap means the ring is full.  Shutdown sets CLOSED
+ * in `tail` with one atomic OR, so every claim either happened before it
+ * (and will run) or fails with UG_ESHUTDOWN; workers exit once `head` has
+ * reached the closed tail.
+ *
+ * Taking: a worker counts the ready cells at `head` (its share: a sixteenth
+ * of the queue split between the workers, at least 1, at most BATCH_MAX),
+ * claims them with a CAS on `head`, copies them out, frees them, and runs
+ * them with no lock held.  A cell whose producer has claimed but not yet
+ * written it stops the count: the worker waits for it (yielding) rather
+ * than sleeping.  No mutex is taken on either path while there is work.
+ *
+ * The mutex `lock` and its conditions serve only the slow paths: `not_empty`
+ * (sleeping workers), `not_full` (submitters blocked on a full ring), `idle`
+ * (wait_idle, shutdown).  Lost wake-ups are ruled out by two store-buffering
+ * (Dekker) pairs, in which each side writes one variable, then reads the
+ * other, with sequentially consistent order between the two:
+ *  - worker: lock, idle_workers++, load tail; sleep only if tail == head.
+ *    Producer: CAS tail (the claim), write, load idle_workers; if non-zero,
+ *    lock, un-count one idle worker and signal it.  Either the worker sees
+ *    the claim, or the producer sees the worker counted; since the worker
+ *    holds the lock from counting itself until it waits, the signal cannot
+ *    come before the wait.  A spurious wake-up leaves idle_workers one high,
+ *    which costs one wasted signal, never a missed one.
+ *  - blocked producer: lock, full_waiters++, load the tail cell's seq; wait
+ *    only if it is still taken.  Consumer: store the freed cells' seq
+ *    (release), a seq_cst fence (one per batch, cheaper than a seq_cst
+ *    store per cell), load full_waiters; if non-zero, lock and broadcast
+ *    `not_full`.  If the consumer reads no waiter, its fence precedes the
+ *    producer's increment, hence the producer's load, which then sees the
+ *    freed cell.
+ * The task itself passes from producer to consumer through the cell's seq
+ * (release store, acquire load), and the cell back the same way, so a
+ * consumer's copy happens before the next lap's write; the CASes on `tail`
+ * and `head` only arbitrate between producers, and between consumers.
+ *
+ * Idle: a worker with nothing to do yields for IDLE_SPIN_NS, then goes
+ * through the lock to sleep; there it wakes wait_idle callers if the pool
+ * is idle.  The last worker to get there has seen every completion (each
+ * worker's counter is stored before it takes the lock), so some worker
+ * always sees the idle pool.
+ *
+ * Accounting: each worker counts the tasks it finished (ran or discarded)
+ * in its own cache line; cancel_pending counts its discards in `discarded`.
+ * finished = their sum; queued = tail - head; running = head - finished;
+ * idle means finished == tail.  Read in that order (acquire), finished <=
+ * head <= tail, and an idle answer is true at the moment tail was read.
+ *
+ * Cancelling: cancel_pending stores the tail position in `cancel_upto` and
+ * takes and discards every cell below it; a worker discards instead of
+ * running any task whose position is below cancel_upto, so tasks popped
+ * but not started are cancelled too, and tasks queued after the call
+ * returns never are.
  *
  * Futures synchronise on the pool's second mutex, `fut_lock`, and its
  * condition `fut_cond`, so a future costs a small malloc and no kernel
@@ -20,8 +78,9 @@
  * Lock order: `lock` and `fut_lock` are never held together, and no user
  * callback runs under either.
  *
- * Known limit: one queue lock shared by all workers; beyond a few dozen
- * cores a per-worker deque with stealing would scale better.
+ * Known limit: one ring shared by all workers; beyond a few dozen cores
+ * the CAS on `head` and `tail` would contend, and per-worker deques with
+ * stealing would scale better.
  */
 #include "ungil/pool.h"
 
@@ -38,13 +97,24 @@
 
 #include "ungil/error.h"
 
-enum { BATCH_MAX = 16, DEFAULT_CAPACITY = 65536 };
+enum {
+    BATCH_MAX = 16,       /* cells a worker takes at once, at most */
+    CLAIM_MAX = 256,      /* cells submit_many claims at once, at most */
+    DEFAULT_CAPACITY = 65536,
+    CACHE_LINE = 64
+};
 
 /* How long a worker that found the queue empty keeps looking before it
  * sleeps.  On a virtual machine a sleeping worker's CPU halts, and waking
  * it costs the producer a futex call plus an interrupt to that CPU: a
  * short look first keeps a steady stream of small tasks off that path. */
 enum { IDLE_SPIN_NS = 50000 };
+
+/* The low bit of `tail`: set by shutdown; no claim succeeds after it. */
+#define CLOSED ((uint64_t)1)
+
+/* Pauses (in CPU pause instructions) after losing a race for an index. */
+enum { BACKOFF_FIRST = 4, BACKOFF_MAX = 256 };
 
 struct callback {
     struct callback *next;
@@ -65,22 +135,34 @@ struct slot {
     ug_future *future;
 };
 
+struct cell {
+    _Atomic uint64_t seq;
+    struct slot slot;          /* owned by whoever the seq says */
+};
+
+/* One per worker, on its own cache line. */
+struct worker_stats {
+    _Alignas(CACHE_LINE) _Atomic uint64_t completed; /* written by its worker */
+    uint64_t idle_waits;                             /* guarded by lock */
+};
+
 struct ug_pool {
-    pthread_mutex_t lock;
+    _Alignas(CACHE_LINE) _Atomic uint64_t tail; /* next position << 1 | CLOSED */
+    _Alignas(CACHE_LINE) _Atomic uint64_t head; /* next position to take */
+    /* Read on the fast paths, written rarely. */
+    _Alignas(CACHE_LINE) _Atomic unsigned idle_workers; /* asleep, not yet signalled */
+    _Atomic unsigned full_waiters;  /* submitters waiting for room */
+    _Atomic uint64_t cancel_upto;   /* positions below: cancelled unless started */
+    _Atomic uint64_t discarded;     /* tasks discarded by cancel_pending */
+    struct cell *ring;
+    uint64_t mask;
+    struct worker_stats *stats;
+
+    _Alignas(CACHE_LINE) pthread_mutex_t lock;
     pthread_cond_t not_empty, not_full, idle;
-    struct slot *ring;
-    size_t mask, head, count;  /* ring[(head + i) & mask], i < count */
-    size_t running;            /* popped and not yet finished */
-    unsigned idle_workers;     /* waiting on not_empty and not yet signalled
-                                * (a spurious wakeup may leave it one high,
-                                * which costs one wasted signal, never a
-                                * missed one) */
-    unsigned full_waiters, idle_waiters;
+    unsigned idle_waiters;     /* threads in wait_idle or shutdown */
     unsigned live_workers;     /* threads that have not exited their loop */
-    int shutdown;
-    atomic_uint cancel_gen;
-    atomic_uint pushes;        /* bumped by every push, read by spinning workers */
-    uint64_t completed, submit_waits, idle_waits;
+    uint64_t submit_waits;
 
     pthread_mutex_t fut_lock;
     pthread_cond_t fut_cond;
@@ -239,6 +321,138 @@ int ug_future_on_done(ug_future *f, ug_future_cb cb, void *ctx) {
     return 0;
 }
 
+/* ---- the ring --------------------------------------------------------- */
+
+/* Waits a little after a lost CAS on `tail` or `head`, twice as long each
+ * time, so that the winner claims again while the index's cache line is
+ * still in its cache: without it, two producers on two cores pass the line
+ * back and forth on every claim (measured: a third of the throughput). */
+static void backoff(unsigned *spins) {
+    for (unsigned i = 0; i < *spins; i++) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        __asm__ volatile("yield");
+#else
+        atomic_signal_fence(memory_order_seq_cst);
+#endif
+    }
+    if (*spins < BACKOFF_MAX)
+        *spins *= 2;
+}
+
+/* Claims up to `want` (>= 1) consecutive free cells for a producer.
+ * Returns how many and sets *first, or UG_EFULL or UG_ESHUTDOWN. */
+static long claim(ug_pool *p, size_t want, uint64_t *first) {
+    unsigned spins = BACKOFF_FIRST;
+    uint64_t t = atomic_load_explicit(&p->tail, memory_order_relaxed);
+    for (;;) {
+        if (t & CLOSED)
+            return UG_ESHUTDOWN;
+        uint64_t pos = t >> 1;
+        size_t k = 0;
+        uint64_t seq;
+        while ((seq = atomic_load_explicit(&p->ring[(pos + k) & p->mask].seq,
+                                           memory_order_acquire)) == 2 * (pos + k) &&
+               ++k < want)
+            ;
+        if (k == 0 && seq < 2 * pos)
+            return UG_EFULL; /* the cell still holds a task of the last lap */
+        if (k == 0)
+            t = atomic_load_explicit(&p->tail, memory_order_relaxed);
+        else if (atomic_compare_exchange_weak_explicit(
+                     &p->tail, &t, t + 2 * k, memory_order_seq_cst,
+                     memory_order_relaxed)) {
+            *first = pos;
+            return (long)k;
+        } else {
+            backoff(&spins);
+        }
+    }
+}
+
+/* Writes a claimed cell and hands it to the workers. */
+static void publish(ug_pool *p, uint64_t pos, const ug_task *task,
+                    ug_future *f) {
+    struct cell *c = &p->ring[pos & p->mask];
+    c->slot.task = *task;
+    c->slot.future = f;
+    atomic_store_explicit(&c->seq, 2 * pos + 1, memory_order_release);
+}
+
+/* The producer's half of the sleep protocol, after publishing `n` tasks:
+ * wakes up to `n` sleeping workers. */
+static void wake_workers(ug_pool *p, size_t n) {
+    if (!atomic_load_explicit(&p->idle_workers, memory_order_seq_cst))
+        return;
+    pthread_mutex_lock(&p->lock);
+    for (; n && atomic_load_explicit(&p->idle_workers, memory_order_relaxed); n--) {
+        atomic_fetch_sub_explicit(&p->idle_workers, 1, memory_order_relaxed);
+        pthread_cond_signal(&p->not_empty);
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Takes up to `max` (>= 1) consecutive ready cells below position `end`
+ * into `out`, frees them, and wakes blocked submitters.  Returns how many
+ * (0 when none is ready) and sets *first. */
+static size_t take(ug_pool *p, struct slot *out, size_t max, uint64_t end,
+                   uint64_t *first) {
+    unsigned spins = BACKOFF_FIRST;
+    uint64_t h = atomic_load_explicit(&p->head, memory_order_relaxed);
+    size_t k;
+    for (;;) {
+        if (h >= end)
+            return 0;
+        if (max > end - h)
+            max = (size_t)(end - h);
+        k = 0;
+        uint64_t seq;
+        while ((seq = atomic_load_explicit(&p->ring[(h + k) & p->mask].seq,
+                                           memory_order_acquire)) == 2 * (h + k) + 1 &&
+               ++k < max)
+            ;
+        if (k == 0 && seq < 2 * h + 1)
+            return 0; /* empty, or its producer is still writing it */
+        if (k == 0)
+            h = atomic_load_explicit(&p->head, memory_order_relaxed);
+        else if (atomic_compare_exchange_weak_explicit(
+                     &p->head, &h, h + k, memory_order_seq_cst,
+                     memory_order_relaxed))
+            break;
+        else
+            backoff(&spins);
+    }
+    for (size_t i = 0; i < k; i++) {
+        struct cell *c = &p->ring[(h + i) & p->mask];
+        out[i] = c->slot;
+        atomic_store_explicit(&c->seq, 2 * (h + i + p->mask + 1),
+                              memory_order_release);
+    }
+    *first = h;
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&p->full_waiters, memory_order_relaxed)) {
+        pthread_mutex_lock(&p->lock);
+        pthread_cond_broadcast(&p->not_full);
+        pthread_mutex_unlock(&p->lock);
+    }
+    return k;
+}
+
+/* Tasks finished (run or discarded) so far. */
+static uint64_t finished(ug_pool *p) {
+    uint64_t n = atomic_load_explicit(&p->discarded, memory_order_acquire);
+    for (unsigned i = 0; i < p->nworkers; i++)
+        n += atomic_load_explicit(&p->stats[i].completed, memory_order_acquire);
+    return n;
+}
+
+/* No task queued or running (see "Accounting" above). */
+static bool pool_idle(ug_pool *p) {
+    uint64_t done = finished(p);
+    return done == atomic_load_explicit(&p->tail, memory_order_acquire) >> 1;
+}
+
 /* ---- running slots ---------------------------------------------------- */
 
 static void slot_discard(struct slot *s) {
@@ -283,11 +497,68 @@ struct worker_start {
     unsigned index;
 };
 
+/* A worker's share of the queue: a sixteenth of it split between the
+ * workers, so that long tasks spread over all of them. */
+static size_t worker_share(ug_pool *p) {
+    uint64_t h = atomic_load_explicit(&p->head, memory_order_relaxed);
+    uint64_t queued = (atomic_load_explicit(&p->tail, memory_order_relaxed) >> 1) - h;
+    uint64_t share = queued / (16 * (uint64_t)p->nworkers);
+    return share < 1 ? 1 : share > BATCH_MAX ? BATCH_MAX : (size_t)share;
+}
+
+/* Looks for a ready task, yielding so that a producer sharing this CPU
+ * runs, for up to IDLE_SPIN_NS. */
+static void idle_spin(ug_pool *p) {
+    uint64_t until = ug_clock_ns() + IDLE_SPIN_NS;
+    do {
+        sched_yield();
+        uint64_t h = atomic_load_explicit(&p->head, memory_order_relaxed);
+        if (atomic_load_explicit(&p->ring[h & p->mask].seq,
+                                 memory_order_relaxed) == 2 * h + 1)
+            return;
+    } while (ug_clock_ns() < until);
+}
+
+/* The worker's half of the sleep protocol: sleeps until signalled unless a
+ * task has been claimed meanwhile.  Returns false once the pool is shut
+ * down and every claimed task taken. */
+static bool wait_for_work(ug_pool *p, struct worker_stats *ws) {
+    pthread_mutex_lock(&p->lock);
+    atomic_fetch_add_explicit(&p->idle_workers, 1, memory_order_seq_cst);
+    uint64_t t = atomic_load_explicit(&p->tail, memory_order_seq_cst);
+    bool drained = t >> 1 == atomic_load_explicit(&p->head, memory_order_relaxed);
+    if (drained && !(t & CLOSED)) {
+        ws->idle_waits++;
+        if (p->idle_waiters && pool_idle(p))
+            pthread_cond_broadcast(&p->idle);
+        pthread_cond_wait(&p->not_empty, &p->lock);
+    } else {
+        atomic_fetch_sub_explicit(&p->idle_workers, 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return !(drained && (t & CLOSED));
+}
+
+/* Runs (or, if cancelled meanwhile, discards) the batch taken at `first`. */
+static void run_batch(ug_pool *p, struct worker_stats *ws, struct slot *batch,
+                      size_t k, uint64_t first) {
+    for (size_t i = 0; i < k; i++) {
+        if (first + i <
+            atomic_load_explicit(&p->cancel_upto, memory_order_relaxed))
+            slot_discard(&batch[i]);
+        else
+            slot_run(p, &batch[i]);
+    }
+    uint64_t done = atomic_load_explicit(&ws->completed, memory_order_relaxed);
+    atomic_store_explicit(&ws->completed, done + k, memory_order_release);
+}
+
 static void *worker_main(void *argp) {
-    struct worker_start *ws = argp;
-    ug_pool *p = ws->pool;
-    unsigned index = ws->index;
-    free(ws);
+    struct worker_start *start = argp;
+    ug_pool *p = start->pool;
+    unsigned index = start->index;
+    free(start);
+    struct worker_stats *ws = &p->stats[index];
     current_pool = p;
     if (p->opts.trace) {
         char lane[96];
@@ -298,59 +569,22 @@ static void *worker_main(void *argp) {
         p->opts.thread_start(p->opts.thread_ctx, index);
 
     struct slot batch[BATCH_MAX];
-    pthread_mutex_lock(&p->lock);
+    bool spun = false;
     for (;;) {
-        if (p->count == 0 && !p->shutdown) {
-            /* Look for new work (yielding, so a producer sharing this CPU
-             * runs) for up to IDLE_SPIN_NS before sleeping. */
-            unsigned seen = atomic_load_explicit(&p->pushes, memory_order_relaxed);
-            pthread_mutex_unlock(&p->lock);
-            uint64_t until = ug_clock_ns() + IDLE_SPIN_NS;
-            do
-                sched_yield();
-            while (atomic_load_explicit(&p->pushes, memory_order_relaxed) == seen &&
-                   ug_clock_ns() < until);
-            pthread_mutex_lock(&p->lock);
-        }
-        while (p->count == 0 && !p->shutdown) {
-            p->idle_workers++;
-            p->idle_waits++;
-            if (p->running == 0 && p->idle_waiters)
-                pthread_cond_broadcast(&p->idle);
-            pthread_cond_wait(&p->not_empty, &p->lock);
-        }
-        if (p->count == 0)
+        uint64_t first;
+        size_t k = take(p, batch, worker_share(p), UINT64_MAX, &first);
+        if (k) {
+            run_batch(p, ws, batch, k, first);
+            spun = false;
+        } else if (!spun) {
+            idle_spin(p);
+            spun = true;
+        } else if (wait_for_work(p, ws)) {
+            spun = false;
+        } else {
             break; /* shut down and drained */
-        size_t take = p->count / (16 * (size_t)p->nworkers);
-        if (take < 1)
-            take = 1;
-        if (take > BATCH_MAX)
-            take = BATCH_MAX;
-        for (size_t i = 0; i < take; i++) {
-            batch[i] = p->ring[p->head];
-            p->head = (p->head + 1) & p->mask;
         }
-        p->count -= take;
-        p->running += take;
-        unsigned gen = atomic_load_explicit(&p->cancel_gen, memory_order_relaxed);
-        if (p->full_waiters)
-            pthread_cond_broadcast(&p->not_full);
-        pthread_mutex_unlock(&p->lock);
-
-        for (size_t i = 0; i < take; i++) {
-            if (atomic_load_explicit(&p->cancel_gen, memory_order_acquire) != gen)
-                slot_discard(&batch[i]);
-            else
-                slot_run(p, &batch[i]);
-        }
-
-        pthread_mutex_lock(&p->lock);
-        p->running -= take;
-        p->completed += take;
-        if (p->running == 0 && p->count == 0 && p->idle_waiters)
-            pthread_cond_broadcast(&p->idle);
     }
-    pthread_mutex_unlock(&p->lock);
 
     /* The stop hook runs before the worker counts itself out, so that a
      * waiting shutdown returns only once every hook has finished (the
@@ -377,6 +611,15 @@ static size_t round_pow2(size_t n) {
     return c;
 }
 
+/* Memory aligned to a cache line, zeroed, or NULL. */
+static void *alloc_lines(size_t size) {
+    size = (size + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
+    void *m = aligned_alloc(CACHE_LINE, size);
+    if (m)
+        memset(m, 0, size);
+    return m;
+}
+
 /* Frees the parts of a pool whose threads are all joined (or never ran). */
 static void pool_destroy(ug_pool *p) {
     pthread_mutex_destroy(&p->lock);
@@ -386,6 +629,7 @@ static void pool_destroy(ug_pool *p) {
     pthread_mutex_destroy(&p->fut_lock);
     pthread_cond_destroy(&p->fut_cond);
     free(p->ring);
+    free(p->stats);
     free(p->threads);
     free(p->name);
     free(p);
@@ -404,7 +648,7 @@ int ug_pool_new(const ug_pool_options *opts, ug_pool **out) {
         return UG_EINVAL;
     *out = NULL;
 
-    ug_pool *p = calloc(1, sizeof *p);
+    ug_pool *p = alloc_lines(sizeof *p);
     if (!p)
         return UG_ENOMEM;
     p->opts = *opts;
@@ -413,15 +657,19 @@ int ug_pool_new(const ug_pool_options *opts, ug_pool **out) {
                                                  : DEFAULT_CAPACITY);
     p->mask = cap - 1;
     p->ring = malloc(cap * sizeof *p->ring);
+    p->stats = alloc_lines(p->nworkers * sizeof *p->stats);
     p->threads = calloc(p->nworkers, sizeof *p->threads);
     p->name = strdup(opts->name ? opts->name : "worker");
-    if (!p->ring || !p->threads || !p->name) {
+    if (!p->ring || !p->stats || !p->threads || !p->name) {
         free(p->ring);
+        free(p->stats);
         free(p->threads);
         free(p->name);
         free(p);
         return UG_ENOMEM;
     }
+    for (size_t i = 0; i < cap; i++)
+        atomic_init(&p->ring[i].seq, 2 * (uint64_t)i);
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->fut_lock, NULL);
     cond_init_monotonic(&p->not_empty);
@@ -454,8 +702,8 @@ int ug_pool_new(const ug_pool_options *opts, ug_pool **out) {
         }
     }
     if (rc) {
+        atomic_fetch_or(&p->tail, CLOSED);
         pthread_mutex_lock(&p->lock);
-        p->shutdown = 1;
         pthread_cond_broadcast(&p->not_empty);
         pthread_mutex_unlock(&p->lock);
         for (unsigned i = 0; i < started; i++)
@@ -471,35 +719,63 @@ unsigned ug_pool_workers(const ug_pool *p) { return p->nworkers; }
 
 /* ---- submitting ------------------------------------------------------- */
 
-/* Waits, with p->lock held, until the ring has room.  Returns 0,
- * UG_ESHUTDOWN or UG_EFULL. */
-static int wait_for_room(ug_pool *p, bool may_block) {
-    while (p->count > p->mask) {
-        if (!may_block)
-            return UG_EFULL;
-        p->full_waiters++;
-        p->submit_waits++;
+/* The blocked producer's half of its protocol: waits until the cell at the
+ * tail is free (or claimed by another producer).  Returns 0 or
+ * UG_ESHUTDOWN. */
+static int wait_for_room(ug_pool *p) {
+    int rc = 0;
+    pthread_mutex_lock(&p->lock);
+    atomic_fetch_add_explicit(&p->full_waiters, 1, memory_order_seq_cst);
+    p->submit_waits++;
+    for (;;) {
+        uint64_t t = atomic_load_explicit(&p->tail, memory_order_seq_cst);
+        if (t & CLOSED) {
+            rc = UG_ESHUTDOWN;
+            break;
+        }
+        uint64_t pos = t >> 1;
+        if (atomic_load_explicit(&p->ring[pos & p->mask].seq,
+                                 memory_order_seq_cst) >= 2 * pos)
+            break;
         pthread_cond_wait(&p->not_full, &p->lock);
-        p->full_waiters--;
-        if (p->shutdown)
-            return UG_ESHUTDOWN;
     }
-    return 0;
+    atomic_fetch_sub_explicit(&p->full_waiters, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&p->lock);
+    return rc;
 }
 
-static void push_locked(ug_pool *p, const ug_task *task, ug_future *f) {
-    struct slot *s = &p->ring[(p->head + p->count) & p->mask];
-    s->task = *task;
-    s->future = f;
-    p->count++;
-    atomic_fetch_add_explicit(&p->pushes, 1, memory_order_relaxed);
-    if (p->idle_workers) {
-        /* The signaller un-counts the worker it wakes, so a burst of
-         * submits wakes each idle worker once instead of signalling on
-         * every submit until the woken one gets the lock. */
-        p->idle_workers--;
-        pthread_cond_signal(&p->not_empty);
+/* Claims up to `want` cells, waiting for room if `may_block`.  Returns
+ * how many and sets *first, or UG_EFULL or UG_ESHUTDOWN. */
+static long claim_or_wait(ug_pool *p, size_t want, bool may_block,
+                          uint64_t *first) {
+    for (;;) {
+        long rc = claim(p, want, first);
+        if (rc != UG_EFULL || !may_block)
+            return rc;
+        rc = wait_for_room(p);
+        if (rc)
+            return rc;
     }
+}
+
+/* Queues tasks without futures, in runs of up to CLAIM_MAX cells.
+ * Returns the number queued, or a negative code if none was. */
+static long push_many(ug_pool *p, const ug_task *tasks, size_t n,
+                      bool may_block) {
+    size_t done = 0;
+    long rc = 0;
+    while (done < n) {
+        uint64_t first;
+        rc = claim_or_wait(p, n - done < CLAIM_MAX ? n - done : CLAIM_MAX,
+                           may_block, &first);
+        if (rc < 0)
+            break;
+        for (long i = 0; i < rc; i++)
+            publish(p, first + (uint64_t)i, &tasks[done + (size_t)i], NULL);
+        wake_workers(p, (size_t)rc);
+        done += (size_t)rc;
+    }
+    return done ? (long)done : rc;
 }
 
 static int submit(ug_pool *p, const ug_task *task, ug_future **future,
@@ -518,15 +794,14 @@ static int submit(ug_pool *p, const ug_task *task, ug_future **future,
         f->pool = p;
         f->callbacks = NULL;
     }
-    pthread_mutex_lock(&p->lock);
-    int rc = p->shutdown ? UG_ESHUTDOWN : wait_for_room(p, may_block);
-    if (!rc)
-        push_locked(p, task, f);
-    pthread_mutex_unlock(&p->lock);
-    if (rc) {
+    uint64_t pos;
+    long rc = claim_or_wait(p, 1, may_block, &pos);
+    if (rc < 0) {
         free(f);
-        return rc;
+        return (int)rc;
     }
+    publish(p, pos, task, f);
+    wake_workers(p, 1);
     if (future)
         *future = f;
     return 0;
@@ -547,64 +822,39 @@ long ug_pool_submit_many(ug_pool *p, const ug_task *tasks, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (!tasks[i].fn)
             return UG_EINVAL;
-    bool may_block = p->opts.submit_mode == UG_SUBMIT_BLOCK;
-    size_t done = 0;
-    int rc = 0;
-    pthread_mutex_lock(&p->lock);
-    while (done < n) {
-        rc = p->shutdown ? UG_ESHUTDOWN : wait_for_room(p, may_block);
-        if (rc)
-            break;
-        push_locked(p, &tasks[done], NULL);
-        done++;
-    }
-    pthread_mutex_unlock(&p->lock);
-    return done ? (long)done : rc;
+    if (!n)
+        return 0;
+    return push_many(p, tasks, n, p->opts.submit_mode == UG_SUBMIT_BLOCK);
 }
 
 /* ---- cancelling, waiting, shutting down -------------------------------- */
 
 size_t ug_pool_cancel_pending(ug_pool *p) {
-    pthread_mutex_lock(&p->lock);
-    size_t n = p->count;
-    struct slot *taken = n ? malloc(n * sizeof *taken) : NULL;
-    if (n && !taken) {
-        /* No room to move them out: cancel in place, slot by slot. */
-        while (p->count) {
-            struct slot s = p->ring[p->head];
-            p->head = (p->head + 1) & p->mask;
-            p->count--;
-            p->running++;
-            pthread_mutex_unlock(&p->lock);
-            slot_discard(&s);
-            pthread_mutex_lock(&p->lock);
-            p->running--;
-            p->completed++;
-        }
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            taken[i] = p->ring[p->head];
-            p->head = (p->head + 1) & p->mask;
-        }
-        p->count = 0;
-        p->running += n; /* keeps wait_idle from returning mid-discard */
-    }
-    atomic_fetch_add_explicit(&p->cancel_gen, 1, memory_order_release);
-    if (p->full_waiters)
-        pthread_cond_broadcast(&p->not_full);
+    pthread_mutex_lock(&p->lock); /* keeps cancel_upto growing */
+    uint64_t end = atomic_load_explicit(&p->tail, memory_order_seq_cst) >> 1;
+    if (end > atomic_load_explicit(&p->cancel_upto, memory_order_relaxed))
+        atomic_store_explicit(&p->cancel_upto, end, memory_order_seq_cst);
     pthread_mutex_unlock(&p->lock);
 
-    if (taken) {
-        for (size_t i = 0; i < n; i++)
-            slot_discard(&taken[i]);
-        free(taken);
-        pthread_mutex_lock(&p->lock);
-        p->running -= n;
-        p->completed += n;
-        if (p->running == 0 && p->count == 0)
-            pthread_cond_broadcast(&p->idle);
-        pthread_mutex_unlock(&p->lock);
+    size_t n = 0;
+    struct slot batch[BATCH_MAX];
+    while (atomic_load_explicit(&p->head, memory_order_relaxed) < end) {
+        uint64_t first;
+        size_t k = take(p, batch, BATCH_MAX, end, &first);
+        if (!k) {
+            sched_yield(); /* a producer is still writing the next cell */
+            continue;
+        }
+        for (size_t i = 0; i < k; i++)
+            slot_discard(&batch[i]);
+        atomic_fetch_add_explicit(&p->discarded, k, memory_order_release);
+        n += k;
     }
+
+    pthread_mutex_lock(&p->lock);
+    if (p->idle_waiters && pool_idle(p))
+        pthread_cond_broadcast(&p->idle);
+    pthread_mutex_unlock(&p->lock);
     return n;
 }
 
@@ -615,9 +865,9 @@ int ug_pool_wait_idle(ug_pool *p, int64_t timeout_ns) {
     int rc = 0;
     pthread_mutex_lock(&p->lock);
     p->idle_waiters++;
-    while ((p->count || p->running) && p->live_workers) {
+    while (!pool_idle(p) && p->live_workers) {
         if (cond_wait_until(&p->idle, &p->lock, deadline) == ETIMEDOUT &&
-            (p->count || p->running) && p->live_workers) {
+            !pool_idle(p) && p->live_workers) {
             rc = UG_ETIMEDOUT;
             break;
         }
@@ -630,8 +880,8 @@ int ug_pool_wait_idle(ug_pool *p, int64_t timeout_ns) {
 int ug_pool_shutdown(ug_pool *p, int wait, int cancel) {
     if (cancel)
         ug_pool_cancel_pending(p);
+    atomic_fetch_or_explicit(&p->tail, CLOSED, memory_order_seq_cst);
     pthread_mutex_lock(&p->lock);
-    p->shutdown = 1;
     pthread_cond_broadcast(&p->not_empty);
     pthread_cond_broadcast(&p->not_full);
     int rc = 0;
@@ -664,11 +914,16 @@ void ug_pool_free(ug_pool *p) {
 
 void ug_pool_stats_get(ug_pool *p, ug_pool_stats *out) {
     pthread_mutex_lock(&p->lock);
-    out->queued = p->count;
-    out->running = p->running;
-    out->completed = p->completed;
+    uint64_t done = finished(p);
+    uint64_t head = atomic_load_explicit(&p->head, memory_order_acquire);
+    uint64_t tail = atomic_load_explicit(&p->tail, memory_order_acquire) >> 1;
+    out->queued = (size_t)(tail - head);
+    out->running = (size_t)(head - done);
+    out->completed = done;
     out->submit_waits = p->submit_waits;
-    out->idle_waits = p->idle_waits;
+    out->idle_waits = 0;
+    for (unsigned i = 0; i < p->nworkers; i++)
+        out->idle_waits += p->stats[i].idle_waits;
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -771,13 +1026,10 @@ int ug_parallel_for(ug_pool *p, size_t n, size_t grain, ug_range_fn body,
                                  .label = UG_TRACE_NONE};
         /* Never block here: a worker calling parallel_for on a full queue
          * would wait for itself.  Unqueued helpers are done by the caller. */
-        pthread_mutex_lock(&p->lock);
-        size_t k = 0;
-        while (k < batch && !p->shutdown && p->count <= p->mask)
-            push_locked(p, &tasks[k++], NULL);
-        pthread_mutex_unlock(&p->lock);
-        queued += k;
-        if (k < batch)
+        long k = push_many(p, tasks, batch, false);
+        if (k > 0)
+            queued += (size_t)k;
+        if (k < (long)batch)
             break;
     }
     for (size_t i = queued; i < helpers; i++)

@@ -13,6 +13,7 @@
  */
 #include "check.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 
@@ -98,7 +99,7 @@ static void block_workers(ug_pool *pool, struct gate *g, unsigned workers) {
 
 struct counts {
     atomic_int ran, discarded;
-    atomic_llong sum;
+    atomic_llong sum, discarded_sum;
 };
 
 static int count_run(void *arg) {
@@ -131,6 +132,7 @@ static int item_run(void *arg) {
 static void item_discard(void *arg) {
     struct item *it = arg;
     atomic_fetch_add(&it->counts->discarded, 1);
+    atomic_fetch_add(&it->counts->discarded_sum, it->value);
     free(it);
 }
 
@@ -1013,6 +1015,309 @@ static void test_many_producers(void) {
     ug_pool_free(pool);
 }
 
+/* ---- the lock-free ring under stress ------------------------------------ */
+
+/* How a stress producer submits. */
+enum stress_how { ONE_BY_ONE, WITH_FUTURES, IN_BATCHES };
+
+enum { STRESS_BATCH = 8 };
+
+/* A producer thread: submits heap items valued base, base + 1, ... until
+ * it has tried `n` or the pool refuses with anything but UG_EFULL, and
+ * counts what the pool accepted. */
+struct stresser {
+    ug_pool *pool;
+    struct counts *counts;
+    enum stress_how how;
+    long long base;
+    int n;
+    ug_future **futures; /* if not NULL: room for n, kept for the test */
+    atomic_int *submitted; /* if not NULL: bumped after each accepted item */
+    int nfutures, accepted, rejected, full, error;
+    long long accepted_sum;
+};
+
+static void *stress_produce(void *arg) {
+    struct stresser *s = arg;
+    for (int i = 0; i < s->n;) {
+        int k = s->how == IN_BATCHES && s->n - i >= STRESS_BATCH ? STRESS_BATCH : 1;
+        ug_task tasks[STRESS_BATCH];
+        for (int j = 0; j < k; j++) {
+            struct item *it = malloc(sizeof *it);
+            *it = (struct item){s->counts, s->base + i + j, 0};
+            tasks[j] = (ug_task){.fn = item_run, .arg = it, .discard = item_discard};
+        }
+        ug_future *f = NULL;
+        long rc;
+        if (s->how == IN_BATCHES)
+            rc = ug_pool_submit_many(s->pool, tasks, (size_t)k);
+        else if ((rc = ug_pool_submit(s->pool, &tasks[0],
+                                      s->how == WITH_FUTURES ? &f : NULL)) == 0)
+            rc = 1;
+        int queued = rc > 0 ? (int)rc : 0;
+        for (int j = 0; j < queued; j++)
+            s->accepted_sum += s->base + i + j;
+        for (int j = queued; j < k; j++)
+            free(tasks[j].arg);
+        s->accepted += queued;
+        s->rejected += k - queued;
+        if (f && s->futures)
+            s->futures[s->nfutures++] = f;
+        else
+            ug_future_release(f);
+        if (s->submitted)
+            atomic_fetch_add(s->submitted, queued);
+        if (rc == UG_EFULL) {
+            s->full++;
+        } else if (rc < 0) {
+            s->error = (int)rc;
+            break;
+        }
+        i += k;
+    }
+    return NULL;
+}
+
+enum { STRESSERS = 4 };
+
+/* Starts STRESSERS producers of `per` items each (values 0 .. total - 1),
+ * taking turns at the ways of submitting. */
+static void stress_start(struct stresser *s, pthread_t *th, ug_pool *pool,
+                         struct counts *c, int per, atomic_int *submitted) {
+    static const enum stress_how hows[STRESSERS] = {ONE_BY_ONE, WITH_FUTURES,
+                                                    IN_BATCHES, ONE_BY_ONE};
+    for (int i = 0; i < STRESSERS; i++) {
+        s[i] = (struct stresser){.pool = pool, .counts = c, .how = hows[i],
+                                 .base = (long long)i * per, .n = per,
+                                 .submitted = submitted};
+        if (hows[i] == WITH_FUTURES && per < INT_MAX)
+            s[i].futures = calloc((size_t)per, sizeof *s[i].futures);
+        pthread_create(&th[i], NULL, stress_produce, &s[i]);
+    }
+}
+
+/* Checks that the kept futures are final: done with status 0, or (if
+ * `cancelled_ok`) cancelled; releases them.  Returns how many were
+ * cancelled. */
+static int stress_futures(struct stresser *s, bool cancelled_ok) {
+    int bad = 0, cancelled = 0;
+    for (int i = 0; i < STRESSERS; i++) {
+        for (int j = 0; j < s[i].nfutures; j++) {
+            ug_future *f = s[i].futures[j];
+            int st = ug_future_state(f);
+            if (st == UG_FUTURE_CANCELLED)
+                cancelled++;
+            bad += !(st == UG_FUTURE_DONE && ug_future_status(f) == 0) &&
+                   !(st == UG_FUTURE_CANCELLED && cancelled_ok);
+            ug_future_release(f);
+        }
+        free(s[i].futures);
+    }
+    CHECK_INT_EQ(bad, 0);
+    return cancelled;
+}
+
+struct idle_checker {
+    ug_pool *pool;
+    struct counts *counts;
+    atomic_int *submitted;
+    atomic_int stop;
+    int rounds, early, errors;
+};
+
+/* Calls wait_idle over and over while the producers run: each time it
+ * returns, every item accepted before the call must have started. */
+static void *check_idle(void *arg) {
+    struct idle_checker *ic = arg;
+    while (!atomic_load(&ic->stop)) {
+        int before = atomic_load(ic->submitted);
+        ic->errors += ug_pool_wait_idle(ic->pool, -1) != 0;
+        ic->early += atomic_load(&ic->counts->ran) < before;
+        ic->rounds++;
+    }
+    return NULL;
+}
+
+static void test_stress_small_queue_block(void) {
+    int per = CHECK_SANITIZED ? 3000 : 30000;
+    ug_pool *pool = make_pool(3, 4, UG_SUBMIT_BLOCK);
+    if (!pool)
+        return;
+    struct counts c = {0};
+    atomic_int submitted = 0;
+    struct idle_checker ic = {.pool = pool, .counts = &c, .submitted = &submitted};
+    pthread_t checker, th[STRESSERS];
+    pthread_create(&checker, NULL, check_idle, &ic);
+    struct stresser s[STRESSERS];
+    stress_start(s, th, pool, &c, per, &submitted);
+    int errors = 0;
+    for (int i = 0; i < STRESSERS; i++) {
+        pthread_join(th[i], NULL);
+        errors += s[i].error != 0 || s[i].accepted != per;
+    }
+    atomic_store(&ic.stop, 1);
+    pthread_join(checker, NULL);
+    CHECK_RC(ug_pool_wait_idle(pool, -1), 0);
+
+    long long total = (long long)STRESSERS * per;
+    CHECK_INT_EQ(errors, 0);
+    CHECK_INT_EQ(atomic_load(&c.ran), total);
+    CHECK_INT_EQ(atomic_load(&c.sum), total * (total - 1) / 2);
+    CHECK_INT_EQ(atomic_load(&c.discarded), 0);
+    CHECK_INT(ic.rounds, >, 0);
+    CHECK_INT_EQ(ic.early, 0);
+    CHECK_INT_EQ(ic.errors, 0);
+    stress_futures(s, false);
+    ug_pool_stats st = stats_of(pool);
+    CHECK_UINT_EQ(st.completed, total);
+    CHECK_UINT_EQ(st.queued, 0);
+    CHECK_UINT_EQ(st.running, 0);
+    ug_pool_free(pool);
+}
+
+static void test_stress_fail_mode(void) {
+    int per = CHECK_SANITIZED ? 3000 : 30000;
+    ug_pool *pool = make_pool(2, 4, UG_SUBMIT_FAIL);
+    if (!pool)
+        return;
+    struct counts c = {0};
+    pthread_t th[STRESSERS];
+    struct stresser s[STRESSERS];
+    stress_start(s, th, pool, &c, per, NULL);
+    int errors = 0, lost = 0, accepted = 0;
+    long long accepted_sum = 0;
+    for (int i = 0; i < STRESSERS; i++) {
+        pthread_join(th[i], NULL);
+        errors += s[i].error != 0;
+        lost += s[i].accepted + s[i].rejected != per;
+        accepted += s[i].accepted;
+        accepted_sum += s[i].accepted_sum;
+    }
+    CHECK_RC(ug_pool_wait_idle(pool, -1), 0);
+    CHECK_INT_EQ(errors, 0);
+    CHECK_INT_EQ(lost, 0);
+    CHECK_INT_EQ(atomic_load(&c.ran), accepted);
+    CHECK_INT_EQ(atomic_load(&c.sum), accepted_sum);
+    CHECK_INT_EQ(atomic_load(&c.discarded), 0);
+    stress_futures(s, false);
+    CHECK_UINT_EQ(stats_of(pool).completed, accepted);
+    ug_pool_free(pool);
+}
+
+struct canceller {
+    ug_pool *pool;
+    atomic_int stop;
+    long long cancelled;
+};
+
+static void *cancel_repeatedly(void *arg) {
+    struct canceller *cn = arg;
+    while (!atomic_load(&cn->stop)) {
+        cn->cancelled += (long long)ug_pool_cancel_pending(cn->pool);
+        sched_yield();
+    }
+    return NULL;
+}
+
+static void test_cancel_pending_races_producers(void) {
+    int per = CHECK_SANITIZED ? 3000 : 30000;
+    ug_pool *pool = make_pool(2, 16, UG_SUBMIT_BLOCK);
+    if (!pool)
+        return;
+    struct counts c = {0};
+    struct canceller cn = {.pool = pool};
+    pthread_t canceller, th[STRESSERS];
+    pthread_create(&canceller, NULL, cancel_repeatedly, &cn);
+    struct stresser s[STRESSERS];
+    stress_start(s, th, pool, &c, per, NULL);
+    int errors = 0;
+    for (int i = 0; i < STRESSERS; i++) {
+        pthread_join(th[i], NULL);
+        errors += s[i].error != 0 || s[i].accepted != per;
+    }
+    atomic_store(&cn.stop, 1);
+    pthread_join(canceller, NULL);
+    CHECK_RC(ug_pool_wait_idle(pool, -1), 0);
+
+    /* Every item either ran or was discarded, exactly once (ASan reports
+     * a double free or a leak on top of these counts). */
+    long long total = (long long)STRESSERS * per;
+    CHECK_INT_EQ(errors, 0);
+    CHECK_INT_EQ(atomic_load(&c.ran) + atomic_load(&c.discarded), total);
+    CHECK_INT_EQ(atomic_load(&c.sum) + atomic_load(&c.discarded_sum),
+                 total * (total - 1) / 2);
+    CHECK_INT(cn.cancelled, <=, atomic_load(&c.discarded));
+    int cancelled_futures = stress_futures(s, true);
+    CHECK_INT(cancelled_futures, <=, atomic_load(&c.discarded));
+    CHECK_UINT_EQ(stats_of(pool).completed, total);
+    CHECK_UINT_EQ(ug_pool_cancel_pending(pool), 0);
+    ug_pool_free(pool);
+}
+
+static void test_shutdown_with_blocked_producers(void) {
+    for (int cancel = 0; cancel <= 1; cancel++) {
+        ug_pool *pool = make_pool(2, 4, UG_SUBMIT_BLOCK);
+        if (!pool)
+            return;
+        struct gate g;
+        gate_init(&g);
+        block_workers(pool, &g, 2);
+        struct counts c = {0};
+        pthread_t th[STRESSERS];
+        struct stresser s[STRESSERS];
+        stress_start(s, th, pool, &c, INT_MAX, NULL);
+        /* The ring fills and the producers block on it. */
+        CHECK(submitter_waiting(pool));
+        CHECK_RC(ug_pool_shutdown(pool, 0, cancel), 0);
+        int not_shut = 0, accepted = 0;
+        long long accepted_sum = 0;
+        for (int i = 0; i < STRESSERS; i++) {
+            pthread_join(th[i], NULL);
+            not_shut += s[i].error != UG_ESHUTDOWN;
+            accepted += s[i].accepted;
+            accepted_sum += s[i].accepted_sum;
+        }
+        CHECK_INT_EQ(not_shut, 0);
+        gate_open(&g);
+        ug_pool_free(pool);
+        CHECK_INT(accepted, >=, 4);
+        CHECK_INT_EQ(atomic_load(&c.ran) + atomic_load(&c.discarded), accepted);
+        CHECK_INT_EQ(atomic_load(&c.sum) + atomic_load(&c.discarded_sum),
+                     accepted_sum);
+        if (!cancel)
+            CHECK_INT_EQ(atomic_load(&c.discarded), 0);
+        gate_destroy(&g);
+    }
+}
+
+/* Shuts a pool down while producers flood it: whatever was accepted runs. */
+static void test_shutdown_while_flooded(void) {
+    ug_pool *pool = make_pool(2, 4, UG_SUBMIT_BLOCK);
+    if (!pool)
+        return;
+    struct counts c = {0};
+    pthread_t th[STRESSERS];
+    struct stresser s[STRESSERS];
+    stress_start(s, th, pool, &c, INT_MAX, NULL);
+    while (atomic_load(&c.ran) < 1000)
+        check_sleep_ms(1);
+    CHECK_RC(ug_pool_shutdown(pool, 1, 0), 0);
+    int not_shut = 0, accepted = 0;
+    long long accepted_sum = 0;
+    for (int i = 0; i < STRESSERS; i++) {
+        pthread_join(th[i], NULL);
+        not_shut += s[i].error != UG_ESHUTDOWN;
+        accepted += s[i].accepted;
+        accepted_sum += s[i].accepted_sum;
+    }
+    CHECK_INT_EQ(not_shut, 0);
+    CHECK_INT_EQ(atomic_load(&c.ran), accepted);
+    CHECK_INT_EQ(atomic_load(&c.sum), accepted_sum);
+    CHECK_INT_EQ(atomic_load(&c.discarded), 0);
+    CHECK_UINT_EQ(stats_of(pool).completed, accepted);
+    ug_pool_free(pool);
+}
+
 /* ---- parallel_for ------------------------------------------------------- */
 
 struct coverage {
@@ -1314,6 +1619,11 @@ int main(int argc, char **argv) {
         CHECK_TEST(test_wait_idle),
         CHECK_TEST(test_wait_idle_from_worker),
         CHECK_TEST(test_many_producers),
+        CHECK_TEST(test_stress_small_queue_block),
+        CHECK_TEST(test_stress_fail_mode),
+        CHECK_TEST(test_cancel_pending_races_producers),
+        CHECK_TEST(test_shutdown_with_blocked_producers),
+        CHECK_TEST(test_shutdown_while_flooded),
         CHECK_TEST(test_parallel_for_covers_every_index),
         CHECK_TEST(test_parallel_for_small_queue),
         CHECK_TEST(test_parallel_for_error_stops),
