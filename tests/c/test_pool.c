@@ -1099,6 +1099,26 @@ static void stress_start(struct stresser *s, pthread_t *th, ug_pool *pool,
 /* Checks that the kept futures are final: done with status 0, or (if
  * `cancelled_ok`) cancelled; releases them.  Returns how many were
  * cancelled. */
+/* What the producers did, summed once they are all joined. */
+struct stress_total {
+    int accepted, rejected;
+    long long accepted_sum;
+    int unexpected; /* producers that ended otherwise than with `expect` */
+};
+
+static struct stress_total stress_join(struct stresser *s, pthread_t *th,
+                                       int expect) {
+    struct stress_total t = {0};
+    for (int i = 0; i < STRESSERS; i++) {
+        pthread_join(th[i], NULL);
+        t.unexpected += s[i].error != expect;
+        t.accepted += s[i].accepted;
+        t.rejected += s[i].rejected;
+        t.accepted_sum += s[i].accepted_sum;
+    }
+    return t;
+}
+
 static int stress_futures(struct stresser *s, bool cancelled_ok) {
     int bad = 0, cancelled = 0;
     for (int i = 0; i < STRESSERS; i++) {
@@ -1150,17 +1170,14 @@ static void test_stress_small_queue_block(void) {
     pthread_create(&checker, NULL, check_idle, &ic);
     struct stresser s[STRESSERS];
     stress_start(s, th, pool, &c, per, &submitted);
-    int errors = 0;
-    for (int i = 0; i < STRESSERS; i++) {
-        pthread_join(th[i], NULL);
-        errors += s[i].error != 0 || s[i].accepted != per;
-    }
+    struct stress_total t = stress_join(s, th, 0);
     atomic_store(&ic.stop, 1);
     pthread_join(checker, NULL);
     CHECK_RC(ug_pool_wait_idle(pool, -1), 0);
 
     long long total = (long long)STRESSERS * per;
-    CHECK_INT_EQ(errors, 0);
+    CHECK_INT_EQ(t.unexpected, 0);
+    CHECK_INT_EQ(t.accepted, total);
     CHECK_INT_EQ(atomic_load(&c.ran), total);
     CHECK_INT_EQ(atomic_load(&c.sum), total * (total - 1) / 2);
     CHECK_INT_EQ(atomic_load(&c.discarded), 0);
@@ -1184,23 +1201,15 @@ static void test_stress_fail_mode(void) {
     pthread_t th[STRESSERS];
     struct stresser s[STRESSERS];
     stress_start(s, th, pool, &c, per, NULL);
-    int errors = 0, lost = 0, accepted = 0;
-    long long accepted_sum = 0;
-    for (int i = 0; i < STRESSERS; i++) {
-        pthread_join(th[i], NULL);
-        errors += s[i].error != 0;
-        lost += s[i].accepted + s[i].rejected != per;
-        accepted += s[i].accepted;
-        accepted_sum += s[i].accepted_sum;
-    }
+    struct stress_total t = stress_join(s, th, 0);
     CHECK_RC(ug_pool_wait_idle(pool, -1), 0);
-    CHECK_INT_EQ(errors, 0);
-    CHECK_INT_EQ(lost, 0);
-    CHECK_INT_EQ(atomic_load(&c.ran), accepted);
-    CHECK_INT_EQ(atomic_load(&c.sum), accepted_sum);
+    CHECK_INT_EQ(t.unexpected, 0);
+    CHECK_INT_EQ(t.accepted + t.rejected, STRESSERS * per); /* none lost */
+    CHECK_INT_EQ(atomic_load(&c.ran), t.accepted);
+    CHECK_INT_EQ(atomic_load(&c.sum), t.accepted_sum);
     CHECK_INT_EQ(atomic_load(&c.discarded), 0);
     stress_futures(s, false);
-    CHECK_UINT_EQ(stats_of(pool).completed, accepted);
+    CHECK_UINT_EQ(stats_of(pool).completed, t.accepted);
     ug_pool_free(pool);
 }
 
@@ -1230,11 +1239,7 @@ static void test_cancel_pending_races_producers(void) {
     pthread_create(&canceller, NULL, cancel_repeatedly, &cn);
     struct stresser s[STRESSERS];
     stress_start(s, th, pool, &c, per, NULL);
-    int errors = 0;
-    for (int i = 0; i < STRESSERS; i++) {
-        pthread_join(th[i], NULL);
-        errors += s[i].error != 0 || s[i].accepted != per;
-    }
+    struct stress_total t = stress_join(s, th, 0);
     atomic_store(&cn.stop, 1);
     pthread_join(canceller, NULL);
     CHECK_RC(ug_pool_wait_idle(pool, -1), 0);
@@ -1242,7 +1247,8 @@ static void test_cancel_pending_races_producers(void) {
     /* Every item either ran or was discarded, exactly once (ASan reports
      * a double free or a leak on top of these counts). */
     long long total = (long long)STRESSERS * per;
-    CHECK_INT_EQ(errors, 0);
+    CHECK_INT_EQ(t.unexpected, 0);
+    CHECK_INT_EQ(t.accepted, total);
     CHECK_INT_EQ(atomic_load(&c.ran) + atomic_load(&c.discarded), total);
     CHECK_INT_EQ(atomic_load(&c.sum) + atomic_load(&c.discarded_sum),
                  total * (total - 1) / 2);
@@ -1269,21 +1275,15 @@ static void test_shutdown_with_blocked_producers(void) {
         /* The ring fills and the producers block on it. */
         CHECK(submitter_waiting(pool));
         CHECK_RC(ug_pool_shutdown(pool, 0, cancel), 0);
-        int not_shut = 0, accepted = 0;
-        long long accepted_sum = 0;
-        for (int i = 0; i < STRESSERS; i++) {
-            pthread_join(th[i], NULL);
-            not_shut += s[i].error != UG_ESHUTDOWN;
-            accepted += s[i].accepted;
-            accepted_sum += s[i].accepted_sum;
-        }
-        CHECK_INT_EQ(not_shut, 0);
+        struct stress_total t = stress_join(s, th, UG_ESHUTDOWN);
+        CHECK_INT_EQ(t.unexpected, 0);
         gate_open(&g);
         ug_pool_free(pool);
-        CHECK_INT(accepted, >=, 4);
-        CHECK_INT_EQ(atomic_load(&c.ran) + atomic_load(&c.discarded), accepted);
+        CHECK_INT(t.accepted, >=, 4);
+        CHECK_INT_EQ(atomic_load(&c.ran) + atomic_load(&c.discarded),
+                     t.accepted);
         CHECK_INT_EQ(atomic_load(&c.sum) + atomic_load(&c.discarded_sum),
-                     accepted_sum);
+                     t.accepted_sum);
         if (!cancel)
             CHECK_INT_EQ(atomic_load(&c.discarded), 0);
         gate_destroy(&g);
@@ -1302,19 +1302,12 @@ static void test_shutdown_while_flooded(void) {
     while (atomic_load(&c.ran) < 1000)
         check_sleep_ms(1);
     CHECK_RC(ug_pool_shutdown(pool, 1, 0), 0);
-    int not_shut = 0, accepted = 0;
-    long long accepted_sum = 0;
-    for (int i = 0; i < STRESSERS; i++) {
-        pthread_join(th[i], NULL);
-        not_shut += s[i].error != UG_ESHUTDOWN;
-        accepted += s[i].accepted;
-        accepted_sum += s[i].accepted_sum;
-    }
-    CHECK_INT_EQ(not_shut, 0);
-    CHECK_INT_EQ(atomic_load(&c.ran), accepted);
-    CHECK_INT_EQ(atomic_load(&c.sum), accepted_sum);
+    struct stress_total t = stress_join(s, th, UG_ESHUTDOWN);
+    CHECK_INT_EQ(t.unexpected, 0);
+    CHECK_INT_EQ(atomic_load(&c.ran), t.accepted);
+    CHECK_INT_EQ(atomic_load(&c.sum), t.accepted_sum);
     CHECK_INT_EQ(atomic_load(&c.discarded), 0);
-    CHECK_UINT_EQ(stats_of(pool).completed, accepted);
+    CHECK_UINT_EQ(stats_of(pool).completed, t.accepted);
     ug_pool_free(pool);
 }
 
