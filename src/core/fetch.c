@@ -104,6 +104,7 @@ struct transfer {
 struct ug_fetch {
     ug_fetch_options opts;
     char *user_agent;
+    struct curl_slist *headers; /* sent with every request (common_headers) */
     char *ca_file;
     fetch_shards *shards;   /* several loops: this engine is only a front */
     int dirfd;              /* destination directory, -1 in memory mode */
@@ -392,6 +393,50 @@ int ug_fetch_new(const ug_fetch_options *opts, ug_fetch **out) {
     return 0;
 }
 
+/* The User-Agent and Accept-Encoding headers, as one list for
+ * CURLOPT_HTTPHEADER.  Given as options, libcurl 7.88 prints each into a
+ * line of its own for every request, one character at a time, then prints
+ * that line into the request; a header of the list is printed once.  The
+ * encodings are those libcurl decodes, as CURLOPT_ACCEPT_ENCODING "" lists
+ * them (that option stays set: it turns the decoding on).  NULL when out
+ * of memory. */
+static struct curl_slist *common_headers(const char *user_agent) {
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    char accept[64] = "Accept-Encoding: ";
+    const char *sep = "";
+    if (v->features & CURL_VERSION_LIBZ) {
+        strcat(accept, "deflate, gzip");
+        sep = ", ";
+    }
+    if (v->features & CURL_VERSION_BROTLI) {
+        strcat(strcat(accept, sep), "br");
+        sep = ", ";
+    }
+    if (v->features & CURL_VERSION_ZSTD) {
+        strcat(strcat(accept, sep), "zstd");
+        sep = ", ";
+    }
+    if (!*sep)
+        strcat(accept, "identity");
+    struct curl_slist *list = curl_slist_append(NULL, accept);
+    if (list && *user_agent) { /* an empty agent: no User-Agent at all */
+        size_t n = strlen(user_agent);
+        char *line = malloc(n + sizeof "User-Agent: ");
+        struct curl_slist *more = NULL;
+        if (line) {
+            memcpy(line, "User-Agent: ", sizeof "User-Agent: " - 1);
+            memcpy(line + sizeof "User-Agent: " - 1, user_agent, n + 1);
+            more = curl_slist_append(list, line);
+            free(line);
+        }
+        if (!more) {
+            curl_slist_free_all(list);
+            return NULL;
+        }
+    }
+    return list;
+}
+
 int fetch_new_loop(const ug_fetch_options *opts, unsigned first_slot,
                    ug_names *names, ug_fetch **out) {
     *out = NULL;
@@ -442,6 +487,8 @@ int fetch_new_loop(const ug_fetch_options *opts, unsigned first_slot,
         curl_global_cleanup();
         goto fail;
     }
+    if (!(f->headers = common_headers(f->user_agent)))
+        goto fail;
     if ((rc = fetch_events_init(&f->ev, f->multi)))
         goto fail;
     rc = UG_ENOMEM;
@@ -520,6 +567,7 @@ void ug_fetch_free(ug_fetch *f) {
     free(f->slots);
     free(f->spare);
     free(f->lanes);
+    curl_slist_free_all(f->headers);
     free(f->user_agent);
     free(f->ca_file);
     free(f);
@@ -705,7 +753,7 @@ static CURL *new_easy(ug_fetch *f) {
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)RECV_BUFFER);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_body);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, f->user_agent);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, f->headers);
     if (o->ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -726,10 +774,12 @@ static CURL *new_easy(ug_fetch *f) {
 /* The options that change from one transfer to the next. */
 static void setup_easy(struct transfer *t) {
     CURL *e = t->easy;
-    /* Clearing the URL string makes libcurl take the URL from the parse
-     * (a recycled handle would otherwise keep its last URL). */
-    curl_easy_setopt(e, CURLOPT_URL, NULL);
+    /* libcurl connects by the parse (CURLOPT_CURLU takes precedence), and
+     * takes the string, the same URL, as the effective URL instead of
+     * printing one from the parse.  In this order: newer libcurl clears
+     * the string when given a parse. */
     curl_easy_setopt(e, CURLOPT_CURLU, t->req->uh);
+    curl_easy_setopt(e, CURLOPT_URL, t->req->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);

@@ -413,6 +413,26 @@ def test_gzip_is_decoded(srv, tmp_path):
     assert listing(tmp_path) == {"200000": payload(200000, seed="z")}
 
 
+def test_request_headers(srv, tmp_path):
+    # One User-Agent (ours, or the caller's; none when empty) and the
+    # encodings libcurl decodes, on every request, redirects included.
+    url = srv.url("/redirect/1/bytes/10")
+    [r] = ungil.download([url], tmp_path)
+    assert r.ok and r.status == 200, r
+    [r] = ungil.fetch([srv.url("/bytes/11")], user_agent="otherbot/2.0")
+    [r] = ungil.fetch([srv.url("/bytes/12")], user_agent="")
+    reqs = srv.requests
+    assert len(reqs) == 4, reqs
+    for q in reqs:
+        assert len(q.headers.get_all("User-Agent") or []) <= 1, q.headers
+        assert len(q.headers.get_all("Accept-Encoding")) == 1, q.headers
+        codings = q.headers.get("Accept-Encoding").split(", ")
+        assert {"deflate", "gzip"} <= set(codings), codings
+    assert [q.user_agent for q in reqs] == [
+        f"ungil/{ungil.__version__}", f"ungil/{ungil.__version__}",
+        "otherbot/2.0", None]
+
+
 def test_size_cap_counts_decoded_bytes_not_wire_bytes(srv, tmp_path):
     # payload is incompressible: the gzip body is 23 bytes longer than the
     # 10000 bytes it decodes to.  The cap is on decoded bytes (fetch.h).
