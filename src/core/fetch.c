@@ -73,10 +73,15 @@ struct request {
     struct request *next; /* in a host queue or the delay list */
 };
 
+/* A FIFO of requests, linked through their `next`. */
+struct fifo {
+    struct request *head, *tail;
+};
+
 struct host {
     char *key;
     unsigned active;
-    struct request *head, *tail;
+    struct fifo queue;
 };
 
 struct transfer {
@@ -120,7 +125,7 @@ struct ug_fetch {
     struct host **hosts;
     size_t nhosts, hosts_cap, next_host; /* next_host: round-robin start */
     size_t queued;          /* requests waiting in host queues */
-    struct request *unparsed, *unparsed_tail; /* added, URL not yet parsed */
+    struct fifo unparsed;   /* added, URL not yet parsed */
     size_t nunparsed;
     struct request *delayed; /* retries waiting for their time */
     size_t ndelayed;
@@ -271,23 +276,34 @@ static struct host *host_for(ug_fetch *f, const char *key) {
     return h;
 }
 
-static void enqueue(ug_fetch *f, struct host *h, struct request *r) {
+static void fifo_push(struct fifo *q, struct request *r) {
     r->next = NULL;
-    if (h->tail)
-        h->tail->next = r;
+    if (q->tail)
+        q->tail->next = r;
     else
-        h->head = r;
-    h->tail = r;
+        q->head = r;
+    q->tail = r;
+}
+
+static struct request *fifo_pop(struct fifo *q) {
+    struct request *r = q->head;
+    if (r && !(q->head = r->next))
+        q->tail = NULL;
+    return r;
+}
+
+static void enqueue(ug_fetch *f, struct host *h, struct request *r) {
+    fifo_push(&h->queue, r);
     f->queued++;
 }
 
 /* Puts `r` first in its host's queue: a retry that has waited out its
  * backoff (or a request the admit callback turned away) keeps its turn. */
 static void enqueue_front(ug_fetch *f, struct host *h, struct request *r) {
-    r->next = h->head;
-    h->head = r;
-    if (!h->tail)
-        h->tail = r;
+    r->next = h->queue.head;
+    h->queue.head = r;
+    if (!h->queue.tail)
+        h->queue.tail = r;
     f->queued++;
 }
 
@@ -333,12 +349,7 @@ long ug_fetch_add(ug_fetch *f, const char *url, const char *name,
         r->next = f->bad;
         f->bad = r;
     } else {
-        r->next = NULL;
-        if (f->unparsed_tail)
-            f->unparsed_tail->next = r;
-        else
-            f->unparsed = r;
-        f->unparsed_tail = r;
+        fifo_push(&f->unparsed, r);
         f->nunparsed++;
     }
     return (long)r->index;
@@ -348,10 +359,8 @@ long ug_fetch_add(ug_fetch *f, const char *url, const char *name,
  * (or the list of bad ones).  Returns how many it took. */
 static size_t prepare(ug_fetch *f, size_t n) {
     size_t k = 0;
-    for (; k < n && f->unparsed; k++) {
-        struct request *r = f->unparsed;
-        if (!(f->unparsed = r->next))
-            f->unparsed_tail = NULL;
+    for (; k < n && f->unparsed.head; k++) {
+        struct request *r = fifo_pop(&f->unparsed);
         f->nunparsed--;
         if (!r->host)
             parse_url(r);
@@ -850,11 +859,8 @@ static struct request *next_request(ug_fetch *f, struct host **hp) {
     for (size_t k = 0; k < f->nhosts; k++) {
         size_t i = (f->next_host + k) % f->nhosts;
         struct host *h = f->hosts[i];
-        if (h->head && h->active < f->opts.per_host) {
-            struct request *r = h->head;
-            h->head = r->next;
-            if (!h->head)
-                h->tail = NULL;
+        if (h->queue.head && h->active < f->opts.per_host) {
+            struct request *r = fifo_pop(&h->queue);
             f->queued--;
             f->next_host = i + 1;
             *hp = h;
