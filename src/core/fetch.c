@@ -126,7 +126,6 @@ struct ug_fetch {
     size_t nhosts, hosts_cap, next_host; /* next_host: round-robin start */
     size_t queued;          /* requests waiting in host queues */
     struct fifo unparsed;   /* added, URL not yet parsed */
-    size_t nunparsed;
     struct request *delayed; /* retries waiting for their time */
     size_t ndelayed;
     struct request *bad;    /* requests failing before any transfer */
@@ -350,7 +349,6 @@ long ug_fetch_add(ug_fetch *f, const char *url, const char *name,
         f->bad = r;
     } else {
         fifo_push(&f->unparsed, r);
-        f->nunparsed++;
     }
     return (long)r->index;
 }
@@ -361,7 +359,6 @@ static size_t prepare(ug_fetch *f, size_t n) {
     size_t k = 0;
     for (; k < n && f->unparsed.head; k++) {
         struct request *r = fifo_pop(&f->unparsed);
-        f->nunparsed--;
         if (!r->host)
             parse_url(r);
         struct host *h = r->url_error ? NULL : host_for(f, r->host);
@@ -1257,7 +1254,7 @@ int ug_fetch_run(ug_fetch *f, const int *cancel) {
         }
         uint64_t next_due = release_due(f);
         fill_slots(f);
-        if (!f->active && !f->queued && !f->nunparsed && !f->ndelayed &&
+        if (!f->active && !f->queued && !f->unparsed.head && !f->ndelayed &&
             !f->bad)
             break;
         /* Transfers just added are due at once; those that finish start
@@ -1271,7 +1268,7 @@ int ug_fetch_run(ug_fetch *f, const int *cancel) {
         /* Nothing in flight and no admit refusal to be woken from: wait
          * only when the retries are all that is left. */
         if (!f->active && !f->held &&
-            (f->queued || f->nunparsed || f->bad || !f->ndelayed))
+            (f->queued || f->unparsed.head || f->bad || !f->ndelayed))
             continue;
         int rc = fetch_events_wait(&f->ev, wait_ms);
         if (rc) {
