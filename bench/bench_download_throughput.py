@@ -17,10 +17,13 @@ and one loop alone), pycurl's CurlMulti with 100 handles (a refill-before-wait l
 limit 100), sequential requests (one Session) and ThreadPoolExecutor(32)
 with requests (a Session per thread).  The slow ones get fewer files and
 compare by files per second.  wrk -t2 -c100 -d5s on one file URL of the
-same server gives the ceiling (no files written).  A last row runs
-ungil.download on the libcurl that pycurl's wheel bundles (through
-LD_LIBRARY_PATH), to tell the engine's cost from libcurl's: ungil is built
-against Debian's libcurl 7.88, pycurl's wheel carries a newer one.
+same server gives the ceiling (no files written).  Two diagnostic rows
+split the difference between ungil and pycurl: ungil.download on the
+libcurl that pycurl's wheel bundles (through LD_LIBRARY_PATH), to tell the
+engine's cost from libcurl's (ungil is built against Debian's libcurl
+7.88, pycurl's wheel carries a newer one); and pycurl writing each body to
+"<name>.part" and renaming it once complete, the file protocol that ungil
+follows and the plain pycurl client skips.
 
 The issue asks ungil for at least 1.2x pycurl's files per second and 5x
 aiohttp's, with less client CPU per file than either.
@@ -202,6 +205,8 @@ def main():
         same_lib_name = (f"ungil.download ({loops} loops) on pycurl's "
                          f"libcurl {pycurl_libcurl} (diagnostic)")
         pycurl_name = f"pycurl CurlMulti ({CONCURRENCY} handles)"
+        pycurl_part_name = (f"pycurl CurlMulti ({CONCURRENCY} handles), "
+                            f"to <name>.part, then renamed (diagnostic)")
         aiohttp_name = f"aiohttp (1 session, limit {CONCURRENCY})"
         seq_name = "requests, sequential (1 Session)"
         pool_name = f"ThreadPoolExecutor({POOL_WORKERS}) + requests"
@@ -215,6 +220,8 @@ def main():
              C(same_lib_name, "ungil", N_FILES, concurrency=CONCURRENCY,
                env={"LD_LIBRARY_PATH": f"{link_dir}:{pycurl_libs}"}),
              C(pycurl_name, "pycurl", N_FILES, handles=CONCURRENCY),
+             C(pycurl_part_name, "pycurl", N_FILES, handles=CONCURRENCY,
+               part=True),
              C(aiohttp_name, "aiohttp", N_FILES, limit=CONCURRENCY),
              C(seq_name, "requests", N_SLOW),
              C(pool_name, "requests_pool", N_SLOW, workers=POOL_WORKERS),
@@ -228,6 +235,8 @@ def main():
     dc.cpu_summary(group)
     ungil_row = harness.find(group, ungil_name)
     pycurl_row = harness.find(group, pycurl_name)
+    pycurl_part_row = harness.find(group, pycurl_part_name)
+    same_lib_row = harness.find(group, same_lib_name)
     aiohttp_row = harness.find(group, aiohttp_name)
     wrk_row = harness.find(group, wrk_name)
     cpu = ungil_row["cpu_us_per_item"]
@@ -273,6 +282,15 @@ def main():
         f"{pycurl_libcurl}. The diagnostic row runs the same ungil build "
         f"on pycurl's libcurl (LD_LIBRARY_PATH), so that its gap to the "
         f"first row is libcurl's and its gap to pycurl is the engines'.",
+        f"Client CPU per file, as a fraction of pycurl's: ungil "
+        f"{cpu / pycurl_row['cpu_us_per_item']:.2f}; ungil on pycurl's "
+        f"libcurl {same_lib_row['cpu_us_per_item'] / pycurl_row['cpu_us_per_item']:.2f}. "
+        f"Against pycurl doing the same file work (each body to "
+        f"<name>.part, renamed once complete, as ungil does; the plain "
+        f"pycurl client writes the final name directly): ungil "
+        f"{cpu / pycurl_part_row['cpu_us_per_item']:.2f}, ungil on "
+        f"pycurl's libcurl "
+        f"{same_lib_row['cpu_us_per_item'] / pycurl_part_row['cpu_us_per_item']:.2f}.",
     ]
     harness.write_results(
         "download_throughput",

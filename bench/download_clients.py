@@ -77,11 +77,13 @@ def pycurl_libcurl_dir(tmp_root):
 
 # ---- pycurl -----------------------------------------------------------
 
-def pycurl_multi(urls, paths, handles=CONCURRENCY):
+def pycurl_multi(urls, paths, handles=CONCURRENCY, part=False):
     """pycurl's CurlMulti with `handles` easy handles, recycled.  Finished
     transfers are removed and their handles given the next URLs before the
     loop waits again (DESIGN.md: a loop that waits first leaves slots
-    idle)."""
+    idle).  part=True: each body goes to "<path>.part", renamed to its path
+    once complete, the file protocol ungil follows (a diagnostic of what
+    that protocol costs)."""
     import pycurl
 
     multi = pycurl.CurlMulti()
@@ -103,7 +105,7 @@ def pycurl_multi(urls, paths, handles=CONCURRENCY):
                 return
             c = free.pop()
             c.index = i
-            c.file = open(paths[i], "wb")
+            c.file = open(paths[i] + ".part" if part else paths[i], "wb")
             c.setopt(pycurl.URL, urls[i])
             c.setopt(pycurl.WRITEDATA, c.file)
             multi.add_handle(c)
@@ -115,6 +117,8 @@ def pycurl_multi(urls, paths, handles=CONCURRENCY):
         status = c.getinfo(pycurl.RESPONSE_CODE)
         if error or status != 200:
             failures.append((urls[c.index], error or status))
+        elif part:
+            os.rename(paths[c.index] + ".part", paths[c.index])
         multi.remove_handle(c)
         active -= 1
         free.append(c)
