@@ -27,9 +27,8 @@
  * are opened and renamed through ungil/path.h, so a link planted in the
  * directory cannot redirect a write.
  *
- * Known limits: choosing the next host scans the hosts with queued requests
- * (fine for the few hosts of a download batch; a crawl of thousands of
- * hosts would want a ready list); one easy handle per transfer slot.
+ * The waiting requests (host FIFOs, the ready hosts, the delayed retries)
+ * live in fetch_queue.c.  Known limit: one easy handle per transfer slot.
  */
 #include "ungil/fetch.h"
 
@@ -38,6 +37,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +46,7 @@
 
 #include "fetch_events.h"
 #include "fetch_internal.h"
+#include "fetch_queue.h"
 #include "ungil/error.h"
 #include "ungil/path.h"
 #include "ungil/ungil.h"
@@ -58,6 +59,7 @@
 enum { POLL_MAX_MS = 100, SHA256_LEN = 32, RECV_BUFFER = 65536 };
 
 struct request {
+    fetch_entry q;   /* in a host FIFO or the delay heap (fetch_queue.c) */
     char *url;
     CURLU *uh;    /* the parsed URL, handed to libcurl */
     char *name;   /* safe file name (file mode), NULL until claimed */
@@ -69,19 +71,12 @@ struct request {
     const char *url_message;
     bool has_sha;
     unsigned char sha[SHA256_LEN];
-    uint64_t due_ns;      /* when a delayed retry may start */
-    struct request *next; /* in a host queue or the delay list */
+    struct request *next; /* in the unparsed FIFO or the bad list */
 };
 
 /* A FIFO of requests, linked through their `next`. */
 struct fifo {
     struct request *head, *tail;
-};
-
-struct host {
-    char *key;
-    unsigned active;
-    struct fifo queue;
 };
 
 struct transfer {
@@ -122,12 +117,8 @@ struct ug_fetch {
     size_t nreqs, reqs_cap;
     size_t done, failed;
 
-    struct host **hosts;
-    size_t nhosts, hosts_cap, next_host; /* next_host: round-robin start */
-    size_t queued;          /* requests waiting in host queues */
+    fetch_queue queue;      /* parsed requests waiting, and retries */
     struct fifo unparsed;   /* added, URL not yet parsed */
-    struct request *delayed; /* retries waiting for their time */
-    size_t ndelayed;
     struct request *bad;    /* requests failing before any transfer */
 
     struct transfer *slots; /* `concurrency` of them */
@@ -257,24 +248,6 @@ void *fetch_reserve(void *array, size_t count, size_t *cap, size_t size) {
     return grown;
 }
 
-static struct host *host_for(ug_fetch *f, const char *key) {
-    for (size_t i = 0; i < f->nhosts; i++)
-        if (!strcmp(f->hosts[i]->key, key))
-            return f->hosts[i];
-    struct host **hosts = fetch_reserve(f->hosts, f->nhosts, &f->hosts_cap,
-                                  sizeof *hosts);
-    if (!hosts)
-        return NULL;
-    f->hosts = hosts;
-    struct host *h = calloc(1, sizeof *h);
-    if (!h || !(h->key = strdup(key))) {
-        free(h);
-        return NULL;
-    }
-    f->hosts[f->nhosts++] = h;
-    return h;
-}
-
 static void fifo_push(struct fifo *q, struct request *r) {
     r->next = NULL;
     if (q->tail)
@@ -291,19 +264,9 @@ static struct request *fifo_pop(struct fifo *q) {
     return r;
 }
 
-static void enqueue(ug_fetch *f, struct host *h, struct request *r) {
-    fifo_push(&h->queue, r);
-    f->queued++;
-}
-
-/* Puts `r` first in its host's queue: a retry that has waited out its
- * backoff (or a request the admit callback turned away) keeps its turn. */
-static void enqueue_front(ug_fetch *f, struct host *h, struct request *r) {
-    r->next = h->queue.head;
-    h->queue.head = r;
-    if (!h->queue.tail)
-        h->queue.tail = r;
-    f->queued++;
+/* The request that holds queue entry `e`. */
+static struct request *request_of(fetch_entry *e) {
+    return (struct request *)((char *)e - offsetof(struct request, q));
 }
 
 long ug_fetch_add(ug_fetch *f, const char *url, const char *name,
@@ -361,13 +324,14 @@ static size_t prepare(ug_fetch *f, size_t n) {
         struct request *r = fifo_pop(&f->unparsed);
         if (!r->host)
             parse_url(r);
-        struct host *h = r->url_error ? NULL : host_for(f, r->host);
+        fetch_host *h =
+            r->url_error ? NULL : fetch_queue_host(&f->queue, r->host);
         if (!r->url_error && !h) {
             r->url_error = UG_ENOMEM;
             r->url_message = "out of memory";
         }
         if (h) {
-            enqueue(f, h, r);
+            fetch_queue_push(&f->queue, h, &r->q);
         } else {
             r->next = f->bad;
             f->bad = r;
@@ -454,6 +418,7 @@ int fetch_new_loop(const ug_fetch_options *opts, unsigned first_slot,
         f->opts.concurrency = 1;
     if (!f->opts.per_host)
         f->opts.per_host = f->opts.concurrency;
+    fetch_queue_init(&f->queue, f->opts.per_host);
     f->dirfd = -1;
     f->ev = (fetch_events){.epfd = -1, .wakefd = -1};
     int rc = UG_ENOMEM;
@@ -560,16 +525,12 @@ void ug_fetch_free(ug_fetch *f) {
     fetch_events_free(&f->ev);
     for (size_t i = 0; i < f->nreqs; i++)
         request_free(f->reqs[i]);
-    for (size_t i = 0; i < f->nhosts; i++) {
-        free(f->hosts[i]->key);
-        free(f->hosts[i]);
-    }
+    fetch_queue_free(&f->queue);
     if (f->dirfd >= 0)
         close(f->dirfd);
     if (f->own_names)
         ug_names_free(f->names);
     free(f->reqs);
-    free(f->hosts);
     free(f->slots);
     free(f->spare);
     free(f->lanes);
@@ -851,37 +812,21 @@ fail:
     transfer_reset(f, t);
 }
 
-/* Picks the next request whose host has room, round-robin over hosts. */
-static struct request *next_request(ug_fetch *f, struct host **hp) {
-    for (size_t k = 0; k < f->nhosts; k++) {
-        size_t i = (f->next_host + k) % f->nhosts;
-        struct host *h = f->hosts[i];
-        if (h->queue.head && h->active < f->opts.per_host) {
-            struct request *r = fifo_pop(&h->queue);
-            f->queued--;
-            f->next_host = i + 1;
-            *hp = h;
-            return r;
-        }
-    }
-    return NULL;
-}
-
 /* Starts queued requests while slots are free, parsing added ones as
  * needed: only when nothing parsed can start (a short batch, one per free
  * slot), so every request that could start does, as if all were parsed. */
 static void fill_slots(ug_fetch *f) {
     f->held = false;
     while (f->active < f->opts.concurrency) {
-        struct host *h;
-        struct request *r = f->queued ? next_request(f, &h) : NULL;
-        if (!r) {
+        fetch_entry *e = fetch_queue_take(&f->queue);
+        if (!e) {
             if (!prepare(f, f->opts.concurrency - f->active))
                 return;
             continue;
         }
+        struct request *r = request_of(e);
         if (f->opts.admit && !f->opts.admit(f->opts.ctx, r->index, r->user)) {
-            enqueue_front(f, h, r);
+            fetch_queue_untake(&f->queue, e);
             f->held = true;
             return;
         }
@@ -889,10 +834,10 @@ static void fill_slots(ug_fetch *f) {
         struct transfer *t = f->slots;
         while (t->req)
             t++;
-        h->active++;
+        fetch_host *h = e->host; /* a request that fails to start is freed */
         start(f, t, r);
         if (!t->req)
-            h->active--; /* it failed to start and was reported */
+            fetch_queue_release(&f->queue, h);
     }
 }
 
@@ -1100,13 +1045,6 @@ static uint64_t retry_delay_ns(ug_fetch *f, struct transfer *t, long status) {
     return (ms - ms / 2 + jitter) * 1000000u;
 }
 
-static void delay(ug_fetch *f, struct request *r, uint64_t due_ns) {
-    r->due_ns = due_ns;
-    r->next = f->delayed;
-    f->delayed = r;
-    f->ndelayed++;
-}
-
 static void finish(ug_fetch *f, struct transfer *t, CURLcode cc) {
     struct request *r = t->req;
     long status = 0;
@@ -1126,51 +1064,24 @@ static void finish(ug_fetch *f, struct transfer *t, CURLcode cc) {
         message = http_message;
     }
     f->active--;
-    for (size_t i = 0; i < f->nhosts; i++)
-        if (!strcmp(f->hosts[i]->key, r->host)) {
-            f->hosts[i]->active--;
-            break;
-        }
-    switch (v) {
-    case DONE:
+    fetch_queue_release(&f->queue, r->q.host);
+    if (v == RESTART && t->fd >= 0 && ftruncate(t->fd, 0) == 0)
+        r->attempts--; /* not the server's fault: a free attempt */
+    if ((v == RESTART || v == RETRY) &&
+        fetch_queue_delay(&f->queue, &r->q,
+                 ug_clock_ns() +
+                     (v == RETRY ? retry_delay_ns(f, t, status) : 0))) {
+        v = FAIL;
+        error = UG_ENOMEM;
+        message = "out of memory";
+    }
+    if (v == DONE) {
         report(f, r, t, 0, NULL, f->dirfd >= 0 ? r->name : NULL);
-        break;
-    case FAIL:
+    } else if (v == FAIL) {
         drop_part(f, t, error);
         report(f, r, t, error, message, NULL);
-        break;
-    case RESTART:
-        if (t->fd >= 0 && ftruncate(t->fd, 0) == 0)
-            r->attempts--; /* not the server's fault: a free attempt */
-        delay(f, r, ug_clock_ns());
-        break;
-    case RETRY:
-        delay(f, r, ug_clock_ns() + retry_delay_ns(f, t, status));
-        break;
     }
     transfer_reset(f, t);
-}
-
-/* Moves retries whose time has come back to their host queues; returns
- * the nanoseconds until the next one is due (UINT64_MAX if none). */
-static uint64_t release_due(ug_fetch *f) {
-    uint64_t now = ug_clock_ns(), next = UINT64_MAX;
-    struct request **pp = &f->delayed;
-    while (*pp) {
-        struct request *r = *pp;
-        if (r->due_ns <= now) {
-            *pp = r->next;
-            f->ndelayed--;
-            /* First in line: it was admitted once already, and a caller
-             * holding new requests back may be waiting for it to finish. */
-            enqueue_front(f, host_for(f, r->host), r);
-        } else {
-            if (r->due_ns - now < next)
-                next = r->due_ns - now;
-            pp = &r->next;
-        }
-    }
-    return next;
 }
 
 /* Reports the requests that failed before any transfer (bad URLs). */
@@ -1211,8 +1122,7 @@ static void abort_all(ug_fetch *f) {
         f->active--;
         transfer_reset(f, t);
     }
-    for (size_t i = 0; i < f->nhosts; i++)
-        f->hosts[i]->active = 0;
+    fetch_queue_release_all(&f->queue);
 }
 
 static bool cancelled(const int *flag) {
@@ -1252,10 +1162,11 @@ int ug_fetch_run(ug_fetch *f, const int *cancel) {
             abort_all(f);
             return UG_ECANCELED;
         }
-        uint64_t next_due = release_due(f);
+        uint64_t now = ug_clock_ns();
+        uint64_t next_due = fetch_queue_release_due(&f->queue, now);
         fill_slots(f);
-        if (!f->active && !f->queued && !f->unparsed.head && !f->ndelayed &&
-            !f->bad)
+        if (!f->active && !f->queue.queued && !f->unparsed.head &&
+            !f->queue.ndelayed && !f->bad)
             break;
         /* Transfers just added are due at once; those that finish start
          * others, so go on until nothing is due. */
@@ -1263,12 +1174,18 @@ int ug_fetch_run(ug_fetch *f, const int *cancel) {
             fetch_events_run_timer(&f->ev);
         while (collect(f));
         long wait_ms = fetch_events_timeout_ms(&f->ev, POLL_MAX_MS);
-        if (next_due != UINT64_MAX && next_due / 1000000u < (uint64_t)wait_ms)
-            wait_ms = (long)(next_due / 1000000u);
+        /* Rounded up: a retry due in 0.3 ms must not make a busy loop of
+         * waits of 0 ms. */
+        uint64_t due_ms = next_due == UINT64_MAX
+                              ? UINT64_MAX
+                              : (next_due - now + 999999u) / 1000000u;
+        if (due_ms < (uint64_t)wait_ms)
+            wait_ms = (long)due_ms;
         /* Nothing in flight and no admit refusal to be woken from: wait
          * only when the retries are all that is left. */
         if (!f->active && !f->held &&
-            (f->queued || f->unparsed.head || f->bad || !f->ndelayed))
+            (f->queue.queued || f->unparsed.head || f->bad ||
+             !f->queue.ndelayed))
             continue;
         int rc = fetch_events_wait(&f->ev, wait_ms);
         if (rc) {

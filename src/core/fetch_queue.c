@@ -1,0 +1,221 @@
+/* fetch_queue.c - hosts by key, the ring of ready hosts, the delay heap.
+ * See fetch_queue.h.
+ *
+ * The ring holds every host that is ready (a request waiting, fewer than
+ * per_host in flight) and may hold a host that stopped being ready: a host
+ * leaves the ring only when fetch_queue_take finds it there, so readiness is
+ * checked where it is used, and every change that can make a host ready
+ * (a push, a release) puts it back if it is out.
+ */
+#include "fetch_queue.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "fetch_internal.h"
+#include "ungil/error.h"
+
+void fetch_queue_init(fetch_queue *q, unsigned per_host) {
+    *q = (fetch_queue){.per_host = per_host};
+}
+
+void fetch_queue_free(fetch_queue *q) {
+    for (size_t i = 0; i < q->nhosts; i++) {
+        free(q->hosts[i]->key);
+        free(q->hosts[i]);
+    }
+    free(q->hosts);
+    free(q->table);
+    free(q->heap);
+    *q = (fetch_queue){.per_host = q->per_host};
+}
+
+/* ---- hosts by key ----------------------------------------------------- */
+
+static size_t hash_key(const char *key) {
+    uint64_t h = 14695981039346656037u; /* FNV-1a */
+    for (; *key; key++)
+        h = (h ^ (unsigned char)*key) * 1099511628211u;
+    return (size_t)h;
+}
+
+/* Where `key` is in the table, or the empty cell where it would go. */
+static fetch_host **slot_of(fetch_host **table, size_t cap, const char *key) {
+    size_t i = hash_key(key) & (cap - 1);
+    while (table[i] && strcmp(table[i]->key, key))
+        i = (i + 1) & (cap - 1);
+    return &table[i];
+}
+
+/* Keeps the table at most half full: probes stay short. */
+static bool table_room(fetch_queue *q) {
+    if ((q->nhosts + 1) * 2 <= q->table_cap)
+        return true;
+    size_t cap = q->table_cap ? q->table_cap * 2 : 16;
+    fetch_host **table = calloc(cap, sizeof *table);
+    if (!table)
+        return false;
+    for (size_t i = 0; i < q->nhosts; i++)
+        *slot_of(table, cap, q->hosts[i]->key) = q->hosts[i];
+    free(q->table);
+    q->table = table;
+    q->table_cap = cap;
+    return true;
+}
+
+fetch_host *fetch_queue_host(fetch_queue *q, const char *key) {
+    if (q->table_cap) {
+        fetch_host *found = *slot_of(q->table, q->table_cap, key);
+        if (found)
+            return found;
+    }
+    if (!table_room(q))
+        return NULL;
+    fetch_host **hosts = fetch_reserve(q->hosts, q->nhosts, &q->hosts_cap,
+                                    sizeof *hosts);
+    if (!hosts)
+        return NULL;
+    q->hosts = hosts;
+    fetch_host *h = calloc(1, sizeof *h);
+    if (!h || !(h->key = strdup(key))) {
+        free(h);
+        return NULL;
+    }
+    q->hosts[q->nhosts++] = h;
+    *slot_of(q->table, q->table_cap, key) = h;
+    return h;
+}
+
+/* ---- the ring of ready hosts ------------------------------------------ */
+
+static bool ready(const fetch_queue *q, const fetch_host *h) {
+    return h->head && h->active < q->per_host;
+}
+
+/* Puts a ready host that is out of the ring back in, last in turn. */
+static void ring_add(fetch_queue *q, fetch_host *h) {
+    if (h->in_ring || !ready(q, h))
+        return;
+    h->in_ring = true;
+    h->ring_next = NULL;
+    if (q->ring_tail)
+        q->ring_tail->ring_next = h;
+    else
+        q->ring_head = h;
+    q->ring_tail = h;
+}
+
+static fetch_host *ring_pop(fetch_queue *q) {
+    fetch_host *h = q->ring_head;
+    if (h) {
+        if (!(q->ring_head = h->ring_next))
+            q->ring_tail = NULL;
+        h->in_ring = false;
+    }
+    return h;
+}
+
+/* ---- host FIFOs ------------------------------------------------------- */
+
+void fetch_queue_push(fetch_queue *q, fetch_host *h, fetch_entry *e) {
+    e->host = h;
+    e->next = NULL;
+    if (h->tail)
+        h->tail->next = e;
+    else
+        h->head = e;
+    h->tail = e;
+    q->queued++;
+    ring_add(q, h);
+}
+
+static void push_front(fetch_queue *q, fetch_host *h, fetch_entry *e) {
+    e->host = h;
+    e->next = h->head;
+    h->head = e;
+    if (!h->tail)
+        h->tail = e;
+    q->queued++;
+    ring_add(q, h);
+}
+
+fetch_entry *fetch_queue_take(fetch_queue *q) {
+    fetch_host *h;
+    while ((h = ring_pop(q)) && !ready(q, h))
+        ; /* stopped being ready while in the ring: drop it */
+    if (!h)
+        return NULL;
+    fetch_entry *e = h->head;
+    if (!(h->head = e->next))
+        h->tail = NULL;
+    q->queued--;
+    h->active++;
+    ring_add(q, h); /* its next request waits for the others' turn */
+    return e;
+}
+
+void fetch_queue_untake(fetch_queue *q, fetch_entry *e) {
+    e->host->active--;
+    push_front(q, e->host, e);
+}
+
+void fetch_queue_release(fetch_queue *q, fetch_host *h) {
+    h->active--;
+    ring_add(q, h);
+}
+
+void fetch_queue_release_all(fetch_queue *q) {
+    for (size_t i = 0; i < q->nhosts; i++) {
+        q->hosts[i]->active = 0;
+        ring_add(q, q->hosts[i]);
+    }
+}
+
+/* ---- the delay heap --------------------------------------------------- */
+
+static void heap_swap(fetch_entry **heap, size_t i, size_t j) {
+    fetch_entry *t = heap[i];
+    heap[i] = heap[j];
+    heap[j] = t;
+}
+
+int fetch_queue_delay(fetch_queue *q, fetch_entry *e, uint64_t due_ns) {
+    fetch_entry **heap = fetch_reserve(q->heap, q->ndelayed, &q->heap_cap,
+                                    sizeof *heap);
+    if (!heap)
+        return UG_ENOMEM;
+    q->heap = heap;
+    e->due_ns = due_ns;
+    size_t i = q->ndelayed++;
+    heap[i] = e;
+    while (i && heap[(i - 1) / 2]->due_ns > heap[i]->due_ns) {
+        heap_swap(heap, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+    return 0;
+}
+
+static fetch_entry *heap_pop(fetch_queue *q) {
+    fetch_entry **heap = q->heap, *top = heap[0];
+    heap[0] = heap[--q->ndelayed];
+    for (size_t i = 0;;) {
+        size_t least = i, l = 2 * i + 1, r = l + 1;
+        if (l < q->ndelayed && heap[l]->due_ns < heap[least]->due_ns)
+            least = l;
+        if (r < q->ndelayed && heap[r]->due_ns < heap[least]->due_ns)
+            least = r;
+        if (least == i)
+            break;
+        heap_swap(heap, i, least);
+        i = least;
+    }
+    return top;
+}
+
+uint64_t fetch_queue_release_due(fetch_queue *q, uint64_t now) {
+    while (q->ndelayed && q->heap[0]->due_ns <= now) {
+        fetch_entry *e = heap_pop(q);
+        push_front(q, e->host, e);
+    }
+    return q->ndelayed ? q->heap[0]->due_ns : UINT64_MAX;
+}
