@@ -16,9 +16,10 @@
  * ug_pictures_add, so collisions ("a.jpg", "a (1).jpg") resolve the same way
  * every run.  With an explicit output format the extension follows it:
  * "a.jpg" saved as PNG is "a.png"; a name without an image extension gets
- * one appended ("img.php" gives "img.php.png").  With the input's format
- * kept (UG_FORMAT_AUTO), the name is the URL's as it is, even when a PNG
- * was served under a ".jpg" name (known limit: the name then misleads).
+ * one appended ("img.php" gives "img.php.png").  With UG_FORMAT_AUTO the
+ * name is the URL's as it is and, as with Pillow's save(path), its
+ * extension picks the format: a PNG served under "a.jpg" is written as a
+ * JPEG; a name without an image extension keeps the input's format.
  *
  * Memory is bounded by backpressure.  A picture is "held" from the start
  * of its transfer until its file is saved or it failed; held bytes are its
@@ -128,7 +129,8 @@ typedef struct ug_pictures_options {
     ug_fetch_options fetch;
     const char *dest_dir;       /* required: an existing directory */
     ug_kernel kernel;           /* default FIND_EDGES */
-    ug_image_format format;     /* output; AUTO = the input's (default) */
+    ug_image_format format;     /* output; AUTO (default): by the name's
+                                 * extension, else the input's */
     int jpeg_quality;           /* 1..100, default 75 (Pillow's) */
     unsigned threads;           /* CPU workers; 0 = one per online CPU */
     uint64_t max_held_bytes;    /* default 256 MiB */

@@ -89,9 +89,11 @@ def download_pictures(urls, dest, *, filter="FIND_EDGES", concurrency=64,
 
     filter: a built-in name ("FIND_EDGES", "BLUR", ...), a PIL.ImageFilter
     built-in or Kernel (3x3 or 5x5), or (size, weights[, scale[, offset]]).
-    The pixels are byte for byte Pillow's.  format: None keeps each input's
-    format (JPEG stays JPEG, PNG stays PNG); "png" or "jpeg" converts (the
-    file extension follows).  quality: JPEG quality (Pillow's default 75).
+    The pixels are byte for byte Pillow's.  format: None writes each picture
+    in the format its file name's extension says, as Pillow's save(path)
+    does (a PNG served as "a.jpg" is saved as a JPEG), and keeps the
+    input's format for a name without an image extension; "png" or "jpeg"
+    converts (the file extension follows).  quality: JPEG quality (Pillow's default 75).
     trace: an ungil.Trace that gets the transfers and the decode, filter,
     encode and save steps on one timeline.  retries, timeout (seconds per
     attempt, None: no limit), connect_timeout, max_bytes (per body): as

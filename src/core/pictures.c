@@ -307,7 +307,11 @@ static int process(void *arg) {
     t0 = ug_clock_ns();
     ug_encode_options eopts;
     ug_encode_options_init(&eopts);
-    eopts.format = job->opts.format ? job->opts.format : info.format;
+    eopts.format = job->opts.format;
+    if (eopts.format == UG_FORMAT_AUTO) { /* as Pillow's save(path) does */
+        int by_name = it->name ? ug_image_format_from_path(it->name) : 0;
+        eopts.format = by_name > 0 ? (ug_image_format)by_name : info.format;
+    }
     eopts.quality = job->opts.jpeg_quality;
     r->format_out = eopts.format;
     rc = ug_image_encode(&dst, info.mode, &eopts, &out, &out_size);

@@ -99,6 +99,11 @@ def site():
         srv.add_file("/a/same.png", good[1][1])
         srv.add_file("/b/same.png", good[3][1])
         srv.add_file("/pics/../evil.png", good[1][1])
+        # Bodies whose names say another format (or none).
+        srv.add_file("/mixed/png-as.jpg", good[1][1])
+        srv.add_file("/mixed/jpeg-as.png", good[0][1])
+        srv.add_file("/mixed/rgba-as.jpg", good[3][1])
+        srv.add_file("/mixed/noext", good[1][1])
         yield srv, good
         assert srv.errors == []
 
@@ -205,6 +210,39 @@ def test_keeping_formats_and_names(site, tmp_path):
     assert np.array_equal(pixels(results[3].path), filtered(good[3][1]))
     assert listing(tmp_path) == ["o"]
     assert listing(tmp_path / "o") == sorted(names)
+
+
+def test_name_picks_the_format(site, tmp_path):
+    """format=None does what Pillow's save(path) does: the extension of the
+    name picks the output format, whatever the body was; a name without an
+    image extension keeps the input's format."""
+    srv, good = site
+    paths = ["/mixed/png-as.jpg", "/mixed/jpeg-as.png", "/mixed/rgba-as.jpg",
+             "/mixed/noext"]
+    results = ungil.download_pictures([srv.url(p) for p in paths],
+                                      tmp_path, threads=2)
+    png_as_jpg, jpeg_as_png, rgba_as_jpg, noext = results
+    assert png_as_jpg.ok, png_as_jpg
+    assert (png_as_jpg.input_format, png_as_jpg.format) == ("PNG", "JPEG")
+    assert os.path.basename(png_as_jpg.path) == "png-as.jpg"
+    with open(png_as_jpg.path, "rb") as f:
+        assert f.read(3) == b"\xff\xd8\xff"
+    theirs = pixels(io.BytesIO(encode(
+        Image.open(io.BytesIO(good[1][1])).filter(ImageFilter.FIND_EDGES),
+        "JPEG")))
+    assert np.abs(pixels(png_as_jpg.path).astype(int)
+                  - theirs.astype(int)).mean() < 3
+    assert jpeg_as_png.ok, jpeg_as_png
+    assert (jpeg_as_png.input_format, jpeg_as_png.format) == ("JPEG", "PNG")
+    assert np.array_equal(pixels(jpeg_as_png.path), filtered(good[0][1]))
+    # Pillow refuses RGBA as JPEG too; nothing is left under the name.
+    assert rgba_as_jpg.error == "mode" and rgba_as_jpg.path is None
+    assert "RGBA" in rgba_as_jpg.message and "JPEG" in rgba_as_jpg.message
+    with pytest.raises(OSError, match="RGBA"):
+        Image.open(io.BytesIO(good[3][1])).save(io.BytesIO(), "JPEG")
+    assert noext.ok and (noext.input_format, noext.format) == ("PNG", "PNG")
+    assert np.array_equal(pixels(noext.path), filtered(good[1][1]))
+    assert listing(tmp_path) == ["jpeg-as.png", "noext", "png-as.jpg"]
 
 
 @pytest.mark.parametrize("flt", [
