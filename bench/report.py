@@ -56,6 +56,12 @@ def machine_line(m, rounds):
     return "Machine: " + ", ".join(parts) + "."
 
 
+def md(text):
+    """Plain text for Markdown: "<name>" would otherwise be taken for an
+    HTML tag and vanish."""
+    return str(text).replace("<", "&lt;").replace(">", "&gt;")
+
+
 def render_table(table):
     """An optional summary table of a results file: {"title", "columns",
     "rows"}, cells already formatted by the benchmark."""
@@ -94,7 +100,9 @@ def render_one(data):
         out += [f"**{g['title']}** ({cores} cores; ratio = {unit}/s vs "
                 f"{g['baseline']})", "", head + " ratio |", rule + "---:|"]
         for r in g["contenders"]:
-            name = f"**{r['name']}**" if r["name"] == g["baseline"] else r["name"]
+            name = md(r["name"])
+            if r["name"] == g["baseline"]:
+                name = f"**{name}**"
             line = (f"| {name} | {r['items']:,} | {fmt_s(r['median'])} | "
                     f"{fmt_s(r['min'])} | {fmt_s(r['max'])} | "
                     f"{fmt_rate(r['per_second'])} | {fmt_ns(r['ns_per_item'])} |")
@@ -117,7 +125,7 @@ def render_one(data):
         out.append(f"- Target: {t['what']}: {value} (required "
                    f"{t.get('op', '>=')} {required}, {cores} cores): {mark}")
     for note in data.get("notes", []):
-        out.append(f"- {note}")
+        out.append(f"- {md(note)}")
     out += ["", f"![{data['title']}](bench/results/{data['name']}.svg)", ""]
     return out
 
