@@ -59,7 +59,8 @@
 enum { POLL_MAX_MS = 100, SHA256_LEN = 32, RECV_BUFFER = 65536 };
 
 struct request {
-    fetch_entry q;   /* in a host FIFO or the delay heap (fetch_queue.c) */
+    fetch_entry q;   /* in the unparsed FIFO, a host FIFO or the delay
+                      * heap (fetch_queue.c) */
     char *url;
     CURLU *uh;    /* the parsed URL, handed to libcurl */
     char *name;   /* safe file name (file mode), NULL until claimed */
@@ -71,12 +72,7 @@ struct request {
     const char *url_message;
     bool has_sha;
     unsigned char sha[SHA256_LEN];
-    struct request *next; /* in the unparsed FIFO or the bad list */
-};
-
-/* A FIFO of requests, linked through their `next`. */
-struct fifo {
-    struct request *head, *tail;
+    struct request *next; /* in the bad list */
 };
 
 struct transfer {
@@ -118,7 +114,7 @@ struct ug_fetch {
     size_t done, failed;
 
     fetch_queue queue;      /* parsed requests waiting, and retries */
-    struct fifo unparsed;   /* added, URL not yet parsed */
+    fetch_fifo unparsed;    /* added, URL not yet parsed (through q) */
     struct request *bad;    /* requests failing before any transfer */
 
     struct transfer *slots; /* `concurrency` of them */
@@ -248,22 +244,6 @@ void *fetch_reserve(void *array, size_t count, size_t *cap, size_t size) {
     return grown;
 }
 
-static void fifo_push(struct fifo *q, struct request *r) {
-    r->next = NULL;
-    if (q->tail)
-        q->tail->next = r;
-    else
-        q->head = r;
-    q->tail = r;
-}
-
-static struct request *fifo_pop(struct fifo *q) {
-    struct request *r = q->head;
-    if (r && !(q->head = r->next))
-        q->tail = NULL;
-    return r;
-}
-
 /* The request that holds queue entry `e`. */
 static struct request *request_of(fetch_entry *e) {
     return (struct request *)((char *)e - offsetof(struct request, q));
@@ -311,7 +291,7 @@ long ug_fetch_add(ug_fetch *f, const char *url, const char *name,
         r->next = f->bad;
         f->bad = r;
     } else {
-        fifo_push(&f->unparsed, r);
+        fetch_fifo_push(&f->unparsed, &r->q);
     }
     return (long)r->index;
 }
@@ -321,7 +301,7 @@ long ug_fetch_add(ug_fetch *f, const char *url, const char *name,
 static size_t prepare(ug_fetch *f, size_t n) {
     size_t k = 0;
     for (; k < n && f->unparsed.head; k++) {
-        struct request *r = fifo_pop(&f->unparsed);
+        struct request *r = request_of(fetch_fifo_pop(&f->unparsed));
         if (!r->host)
             parse_url(r);
         fetch_host *h =

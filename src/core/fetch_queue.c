@@ -89,7 +89,7 @@ fetch_host *fetch_queue_host(fetch_queue *q, const char *key) {
 /* ---- the ring of ready hosts ------------------------------------------ */
 
 static bool ready(const fetch_queue *q, const fetch_host *h) {
-    return h->head && h->active < q->per_host;
+    return h->waiting.head && h->active < q->per_host;
 }
 
 /* Puts a ready host that is out of the ring back in, last in turn. */
@@ -117,24 +117,35 @@ static fetch_host *ring_pop(fetch_queue *q) {
 
 /* ---- host FIFOs ------------------------------------------------------- */
 
+void fetch_fifo_push(fetch_fifo *fifo, fetch_entry *e) {
+    e->next = NULL;
+    if (fifo->tail)
+        fifo->tail->next = e;
+    else
+        fifo->head = e;
+    fifo->tail = e;
+}
+
+fetch_entry *fetch_fifo_pop(fetch_fifo *fifo) {
+    fetch_entry *e = fifo->head;
+    if (e && !(fifo->head = e->next))
+        fifo->tail = NULL;
+    return e;
+}
+
 void fetch_queue_push(fetch_queue *q, fetch_host *h, fetch_entry *e) {
     e->host = h;
-    e->next = NULL;
-    if (h->tail)
-        h->tail->next = e;
-    else
-        h->head = e;
-    h->tail = e;
+    fetch_fifo_push(&h->waiting, e);
     q->queued++;
     ring_add(q, h);
 }
 
 static void push_front(fetch_queue *q, fetch_host *h, fetch_entry *e) {
     e->host = h;
-    e->next = h->head;
-    h->head = e;
-    if (!h->tail)
-        h->tail = e;
+    e->next = h->waiting.head;
+    h->waiting.head = e;
+    if (!h->waiting.tail)
+        h->waiting.tail = e;
     q->queued++;
     ring_add(q, h);
 }
@@ -145,9 +156,7 @@ fetch_entry *fetch_queue_take(fetch_queue *q) {
         ; /* stopped being ready while in the ring: drop it */
     if (!h)
         return NULL;
-    fetch_entry *e = h->head;
-    if (!(h->head = e->next))
-        h->tail = NULL;
+    fetch_entry *e = fetch_fifo_pop(&h->waiting);
     q->queued--;
     h->active++;
     ring_add(q, h); /* its next request waits for the others' turn */

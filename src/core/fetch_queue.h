@@ -22,15 +22,20 @@ typedef struct fetch_host fetch_host;
 
 /* The queue's part of a request. */
 typedef struct fetch_entry {
-    struct fetch_entry *next; /* in its host's FIFO */
+    struct fetch_entry *next; /* in a FIFO */
     fetch_host *host;         /* set when the request first joins a host */
     uint64_t due_ns;          /* when a delayed retry may start */
 } fetch_entry;
 
+/* A FIFO of entries, linked through their `next`. */
+typedef struct {
+    fetch_entry *head, *tail;
+} fetch_fifo;
+
 struct fetch_host {
     char *key;
     unsigned active;          /* transfers in flight */
-    fetch_entry *head, *tail; /* waiting requests, oldest first */
+    fetch_fifo waiting;       /* requests, oldest first */
     fetch_host *ring_next;
     bool in_ring;
 };
@@ -46,6 +51,12 @@ typedef struct {
     fetch_entry **heap;       /* delayed requests, soonest first */
     size_t ndelayed, heap_cap;
 } fetch_queue;
+
+/* Appends `e` to `fifo`. */
+void fetch_fifo_push(fetch_fifo *fifo, fetch_entry *e);
+
+/* Takes the oldest entry of `fifo`, or NULL. */
+fetch_entry *fetch_fifo_pop(fetch_fifo *fifo);
 
 /* An empty queue; at most per_host transfers in flight for each host. */
 void fetch_queue_init(fetch_queue *q, unsigned per_host);
