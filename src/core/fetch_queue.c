@@ -14,6 +14,7 @@
 
 #include "fetch_internal.h"
 #include "ungil/error.h"
+#include "ungil/fetch.h"
 
 void fetch_queue_init(fetch_queue *q, unsigned per_host) {
     *q = (fetch_queue){.per_host = per_host};
