@@ -110,6 +110,44 @@ void ub_cond_init_monotonic(pthread_cond_t *cond);
  * condition variable; also stores it as a ug_clock_ns time in *deadline. */
 struct timespec ub_cond_deadline(int64_t slice_ns, uint64_t *deadline);
 
+/* A core run (ug_fetch_run, ug_crawl_run, ug_pictures_run) on a native
+ * thread of its own that never takes the GIL (core_thread.c).  `lock`
+ * guards `finished` and `rc`, and whatever its owner keeps beside them
+ * (a queue of results); `cond` (monotonic, for ub_cond_deadline) is
+ * broadcast when the run returns, and signalled by the owner's callbacks.
+ * Zeroed memory and ub_core_thread_init make one ready to start; stop and
+ * join with the GIL released, then free the core object, then destroy. */
+typedef struct {
+    int (*run)(void *ctx, const int *cancel);
+    void *ctx;
+    pthread_t thread;
+    int started, joined;
+    int cancel;   /* the run's cancel flag, read by the core atomically */
+    int finished; /* under lock: the run returned ... */
+    int rc;       /* ... with this code */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+} ub_core_thread;
+
+void ub_core_thread_init(ub_core_thread *t);
+
+/* Starts run(ctx, &t->cancel) on a new thread.  Returns 0 or UG_ETHREAD. */
+int ub_core_thread_start(ub_core_thread *t,
+                         int (*run)(void *ctx, const int *cancel),
+                         void *ctx);
+
+/* Raises the cancel flag and joins the thread; nothing if it never
+ * started or is joined already. */
+void ub_core_thread_stop(ub_core_thread *t);
+
+/* Joins the thread without cancelling the run. */
+void ub_core_thread_join(ub_core_thread *t);
+
+/* A poll for ub_wait (ctx: the ub_core_thread): 1 once the run returned. */
+int ub_core_thread_poll(void *ctx, int64_t slice_ns);
+
+void ub_core_thread_destroy(ub_core_thread *t);
+
 /* Creates the heap type of `spec` for `module` and adds it to the module
  * (for types the module state need not keep).  Returns 0 or -1. */
 int ub_add_type(PyObject *module, PyType_Spec *spec);

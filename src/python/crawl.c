@@ -12,7 +12,6 @@
  */
 #include "binding.h"
 
-#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -28,15 +27,9 @@ typedef struct {
     PyObject_HEAD
     ug_crawl *crawl;
     PyTypeObject *page_type; /* ungil.Page, a tuple subclass */
-    pthread_t thread;
-    int started, joined;
-    int cancel;       /* read by the crawl with an atomic load */
-    int run_rc;
-    pthread_mutex_t lock; /* guards everything below */
-    pthread_cond_t cond;
+    ub_core_thread thread; /* runs the crawl; its lock guards the rest */
     page_record *head, *tail;
-    int waiting;      /* the consumer sleeps on cond: signal it */
-    int finished;     /* the crawl returned */
+    int waiting;      /* the consumer sleeps on thread.cond: signal it */
     ug_crawl_progress progress;
     int progress_new;
 } CrawlObject;
@@ -83,53 +76,29 @@ static void on_page(void *ctx, const ug_crawl_page *page) {
             break;
         }
     }
-    pthread_mutex_lock(&self->lock);
+    pthread_mutex_lock(&self->thread.lock);
     if (self->tail)
         self->tail->next = rec;
     else
         self->head = rec;
     self->tail = rec;
     if (self->waiting)
-        pthread_cond_signal(&self->cond);
-    pthread_mutex_unlock(&self->lock);
+        pthread_cond_signal(&self->thread.cond);
+    pthread_mutex_unlock(&self->thread.lock);
 }
 
 static void on_progress(void *ctx, const ug_crawl_progress *p) {
     CrawlObject *self = ctx;
-    pthread_mutex_lock(&self->lock);
+    pthread_mutex_lock(&self->thread.lock);
     self->progress = *p;
     self->progress_new = 1;
     if (self->waiting)
-        pthread_cond_signal(&self->cond);
-    pthread_mutex_unlock(&self->lock);
+        pthread_cond_signal(&self->thread.cond);
+    pthread_mutex_unlock(&self->thread.lock);
 }
 
-static void *crawl_main(void *arg) {
-    CrawlObject *self = arg;
-    int rc = ug_crawl_run(self->crawl, &self->cancel);
-    pthread_mutex_lock(&self->lock);
-    self->run_rc = rc;
-    self->finished = 1;
-    pthread_cond_signal(&self->cond);
-    pthread_mutex_unlock(&self->lock);
-    return NULL;
-}
-
-/* Cancels the crawl and joins its thread (GIL released by the caller). */
-static void stop_crawl(CrawlObject *self) {
-    if (!self->started || self->joined)
-        return;
-    __atomic_store_n(&self->cancel, 1, __ATOMIC_RELAXED);
-    pthread_join(self->thread, NULL);
-    self->joined = 1;
-}
-
-/* Waits for the thread to finish on its own (GIL released by the caller). */
-static void join_crawl(CrawlObject *self) {
-    if (!self->started || self->joined)
-        return;
-    pthread_join(self->thread, NULL);
-    self->joined = 1;
+static int run_crawl(void *ctx, const int *cancel) {
+    return ug_crawl_run(((CrawlObject *)ctx)->crawl, cancel);
 }
 
 /* ---- construction ----------------------------------------------------- */
@@ -256,8 +225,7 @@ static PyObject *crawl_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     CrawlObject *self = (CrawlObject *)type->tp_alloc(type, 0);
     if (!self)
         goto fail_lists;
-    pthread_mutex_init(&self->lock, NULL);
-    ub_cond_init_monotonic(&self->cond);
+    ub_core_thread_init(&self->thread);
     self->page_type = (PyTypeObject *)Py_NewRef(page_type);
     PyObject *records = PyDict_GetItemString(opts, "records");
     o.on_page = records && PyObject_IsTrue(records) ? on_page : NULL;
@@ -294,11 +262,10 @@ static PyObject *crawl_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
             goto fail;
         }
     }
-    if (pthread_create(&self->thread, NULL, crawl_main, self)) {
-        ub_raise(UG_ETHREAD);
+    if ((rc = ub_core_thread_start(&self->thread, run_crawl, self))) {
+        ub_raise(rc);
         goto fail;
     }
-    self->started = 1;
     return (PyObject *)self;
 fail:
     Py_DECREF(self);
@@ -313,7 +280,7 @@ fail_lists:
 static void crawl_dealloc(CrawlObject *self) {
     PyTypeObject *tp = Py_TYPE(self);
     Py_BEGIN_ALLOW_THREADS
-    stop_crawl(self);
+    ub_core_thread_stop(&self->thread);
     Py_END_ALLOW_THREADS
     ug_crawl_free(self->crawl);
     Py_XDECREF(self->page_type);
@@ -322,8 +289,7 @@ static void crawl_dealloc(CrawlObject *self) {
         record_free(self->head);
         self->head = next;
     }
-    pthread_mutex_destroy(&self->lock);
-    pthread_cond_destroy(&self->cond);
+    ub_core_thread_destroy(&self->thread);
     tp->tp_free(self);
     Py_DECREF(tp);
 }
@@ -334,14 +300,14 @@ static int poll_record(void *ctx, int64_t slice_ns) {
     CrawlObject *self = ctx;
     uint64_t deadline;
     struct timespec ts = ub_cond_deadline(slice_ns, &deadline);
-    pthread_mutex_lock(&self->lock);
+    pthread_mutex_lock(&self->thread.lock);
     self->waiting = 1;
-    while (!self->head && !self->finished && !self->progress_new &&
+    while (!self->head && !self->thread.finished && !self->progress_new &&
            ug_clock_ns() < deadline)
-        pthread_cond_timedwait(&self->cond, &self->lock, &ts);
+        pthread_cond_timedwait(&self->thread.cond, &self->thread.lock, &ts);
     self->waiting = 0;
-    int ready = self->head || self->finished || self->progress_new;
-    pthread_mutex_unlock(&self->lock);
+    int ready = self->head || self->thread.finished || self->progress_new;
+    pthread_mutex_unlock(&self->thread.lock);
     return ready;
 }
 
@@ -402,16 +368,16 @@ out:
 
 static PyObject *crawl_next(CrawlObject *self) {
     for (;;) {
-        pthread_mutex_lock(&self->lock);
+        pthread_mutex_lock(&self->thread.lock);
         page_record *rec = self->head;
         if (rec) {
             self->head = rec->next;
             if (!self->head)
                 self->tail = NULL;
         }
-        int finished = self->finished;
-        int rc = self->run_rc;
-        pthread_mutex_unlock(&self->lock);
+        int finished = self->thread.finished;
+        int rc = self->thread.rc;
+        pthread_mutex_unlock(&self->thread.lock);
         if (rec) {
             PyObject *page = to_page(self, &rec->p);
             record_free(rec);
@@ -425,7 +391,7 @@ static PyObject *crawl_next(CrawlObject *self) {
         int w = ub_wait(poll_record, self, 0);
         if (w < 0) {
             Py_BEGIN_ALLOW_THREADS
-            stop_crawl(self);
+            ub_core_thread_stop(&self->thread);
             Py_END_ALLOW_THREADS
             return NULL;
         }
@@ -440,11 +406,11 @@ PyDoc_STRVAR(progress_doc,
 "depth, bytes, elapsed) and mark it seen, or None if nothing changed.");
 
 static PyObject *crawl_progress(CrawlObject *self, PyObject *unused) {
-    pthread_mutex_lock(&self->lock);
+    pthread_mutex_lock(&self->thread.lock);
     int fresh = self->progress_new;
     ug_crawl_progress p = self->progress;
     self->progress_new = 0;
-    pthread_mutex_unlock(&self->lock);
+    pthread_mutex_unlock(&self->thread.lock);
     if (!fresh)
         Py_RETURN_NONE;
     return Py_BuildValue("(nnnnniKd)", (Py_ssize_t)p.pages,
@@ -455,7 +421,7 @@ static PyObject *crawl_progress(CrawlObject *self, PyObject *unused) {
 
 static PyObject *crawl_close(CrawlObject *self, PyObject *unused) {
     Py_BEGIN_ALLOW_THREADS
-    stop_crawl(self);
+    ub_core_thread_stop(&self->thread);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
@@ -468,17 +434,17 @@ PyDoc_STRVAR(graph_doc,
 /* Joins the crawl thread if it has finished (or was stopped); raises
  * RuntimeError and returns -1 while it still runs. */
 static int require_finished(CrawlObject *self) {
-    pthread_mutex_lock(&self->lock);
-    int finished = self->finished;
-    pthread_mutex_unlock(&self->lock);
-    if (!finished && !self->joined) {
+    pthread_mutex_lock(&self->thread.lock);
+    int finished = self->thread.finished;
+    pthread_mutex_unlock(&self->thread.lock);
+    if (!finished && !self->thread.joined) {
         PyErr_SetString(PyExc_RuntimeError,
                         "the crawl is still running: iterate it to the end "
                         "or close() it first");
         return -1;
     }
     Py_BEGIN_ALLOW_THREADS
-    join_crawl(self);
+    ub_core_thread_join(&self->thread);
     Py_END_ALLOW_THREADS
     return 0;
 }

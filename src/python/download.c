@@ -17,7 +17,6 @@
  */
 #include "binding.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
@@ -42,16 +41,10 @@ typedef struct {
     PyObject *dest_prefix; /* dest with a trailing separator, or NULL */
     PyObject *urls;   /* the list of URL strings, by index */
     size_t batch;     /* wake the consumer once this many records wait */
-    pthread_t thread;
-    int started, joined;
-    int cancel;       /* read by the engine with an atomic load */
-    int run_rc;
-    pthread_mutex_t lock; /* guards everything below */
-    pthread_cond_t cond;
+    ub_core_thread thread; /* runs the engine; its lock guards the rest */
     record *head, *tail;
     size_t queued;    /* records in the queue */
-    int waiting;      /* the consumer sleeps on cond: signal it */
-    int finished;     /* the engine returned */
+    int waiting;      /* the consumer sleeps on thread.cond: signal it */
     ug_fetch_progress progress;
     int progress_new;
     Py_ssize_t total;
@@ -95,7 +88,7 @@ static void on_done(void *ctx, const ug_fetch_result *res) {
     rec->r.path = pack(&at, res->path, lp);
     rec->r.content_type = pack(&at, res->content_type, lc);
     rec->r.message = pack(&at, res->message, lm);
-    pthread_mutex_lock(&self->lock);
+    pthread_mutex_lock(&self->thread.lock);
     if (self->tail)
         self->tail->next = rec;
     else
@@ -103,38 +96,22 @@ static void on_done(void *ctx, const ug_fetch_result *res) {
     self->tail = rec;
     /* Otherwise the consumer finds it when it looks, or with the batch. */
     if (++self->queued >= self->batch && self->waiting)
-        pthread_cond_signal(&self->cond);
-    pthread_mutex_unlock(&self->lock);
+        pthread_cond_signal(&self->thread.cond);
+    pthread_mutex_unlock(&self->thread.lock);
 }
 
 static void on_progress(void *ctx, const ug_fetch_progress *p) {
     DownloadObject *self = ctx;
-    pthread_mutex_lock(&self->lock);
+    pthread_mutex_lock(&self->thread.lock);
     self->progress = *p;
     self->progress_new = 1;
     if (self->waiting)
-        pthread_cond_signal(&self->cond);
-    pthread_mutex_unlock(&self->lock);
+        pthread_cond_signal(&self->thread.cond);
+    pthread_mutex_unlock(&self->thread.lock);
 }
 
-static void *engine_main(void *arg) {
-    DownloadObject *self = arg;
-    int rc = ug_fetch_run(self->fetch, &self->cancel);
-    pthread_mutex_lock(&self->lock);
-    self->run_rc = rc;
-    self->finished = 1;
-    pthread_cond_signal(&self->cond);
-    pthread_mutex_unlock(&self->lock);
-    return NULL;
-}
-
-/* Cancels the engine and joins its thread (GIL released by the caller). */
-static void stop_engine(DownloadObject *self) {
-    if (!self->started || self->joined)
-        return;
-    __atomic_store_n(&self->cancel, 1, __ATOMIC_RELAXED);
-    pthread_join(self->thread, NULL);
-    self->joined = 1;
+static int run_engine(void *ctx, const int *cancel) {
+    return ug_fetch_run(((DownloadObject *)ctx)->fetch, cancel);
 }
 
 /* ---- construction ----------------------------------------------------- */
@@ -210,8 +187,7 @@ static PyObject *download_new(PyTypeObject *type, PyObject *args,
         Py_XDECREF(dest_bytes);
         return NULL;
     }
-    pthread_mutex_init(&self->lock, NULL);
-    ub_cond_init_monotonic(&self->cond);
+    ub_core_thread_init(&self->thread);
     self->total = n;
     self->urls = Py_NewRef(urls);
     unsigned long batch = 1;
@@ -273,11 +249,10 @@ static PyObject *download_new(PyTypeObject *type, PyObject *args,
             goto fail;
         }
     }
-    if (pthread_create(&self->thread, NULL, engine_main, self)) {
-        ub_raise(UG_ETHREAD);
+    if ((rc = ub_core_thread_start(&self->thread, run_engine, self))) {
+        ub_raise(rc);
         goto fail;
     }
-    self->started = 1;
     Py_XDECREF(dest_bytes);
     return (PyObject *)self;
 fail:
@@ -289,7 +264,7 @@ fail:
 static void download_dealloc(DownloadObject *self) {
     PyTypeObject *tp = Py_TYPE(self);
     Py_BEGIN_ALLOW_THREADS
-    stop_engine(self);
+    ub_core_thread_stop(&self->thread);
     Py_END_ALLOW_THREADS
     ug_fetch_free(self->fetch);
     Py_XDECREF(self->trace_obj);
@@ -301,8 +276,7 @@ static void download_dealloc(DownloadObject *self) {
         self->head = next;
     }
     Py_XDECREF(self->urls);
-    pthread_mutex_destroy(&self->lock);
-    pthread_cond_destroy(&self->cond);
+    ub_core_thread_destroy(&self->thread);
     tp->tp_free(self);
     Py_DECREF(tp);
 }
@@ -313,14 +287,14 @@ static int poll_record(void *ctx, int64_t slice_ns) {
     DownloadObject *self = ctx;
     uint64_t deadline;
     struct timespec ts = ub_cond_deadline(slice_ns, &deadline);
-    pthread_mutex_lock(&self->lock);
+    pthread_mutex_lock(&self->thread.lock);
     self->waiting = 1;
-    while (!self->head && !self->finished && !self->progress_new &&
+    while (!self->head && !self->thread.finished && !self->progress_new &&
            ug_clock_ns() < deadline)
-        pthread_cond_timedwait(&self->cond, &self->lock, &ts);
+        pthread_cond_timedwait(&self->thread.cond, &self->thread.lock, &ts);
     self->waiting = 0;
-    int ready = self->head || self->finished || self->progress_new;
-    pthread_mutex_unlock(&self->lock);
+    int ready = self->head || self->thread.finished || self->progress_new;
+    pthread_mutex_unlock(&self->thread.lock);
     return ready;
 }
 
@@ -413,7 +387,7 @@ static PyObject *to_result(DownloadObject *self, const record *rec) {
 
 static PyObject *download_next(DownloadObject *self) {
     for (;;) {
-        pthread_mutex_lock(&self->lock);
+        pthread_mutex_lock(&self->thread.lock);
         record *rec = self->head;
         if (rec) {
             self->head = rec->next;
@@ -421,9 +395,9 @@ static PyObject *download_next(DownloadObject *self) {
                 self->tail = NULL;
             self->queued--;
         }
-        int finished = self->finished;
-        int rc = self->run_rc;
-        pthread_mutex_unlock(&self->lock);
+        int finished = self->thread.finished;
+        int rc = self->thread.rc;
+        pthread_mutex_unlock(&self->thread.lock);
         if (rec) {
             PyObject *result = to_result(self, rec);
             free(rec);
@@ -437,7 +411,7 @@ static PyObject *download_next(DownloadObject *self) {
         int w = ub_wait(poll_record, self, 0);
         if (w < 0) {
             Py_BEGIN_ALLOW_THREADS
-            stop_engine(self);
+            ub_core_thread_stop(&self->thread);
             Py_END_ALLOW_THREADS
             return NULL;
         }
@@ -452,11 +426,11 @@ PyDoc_STRVAR(progress_doc,
 "elapsed) and mark it seen, or None if nothing changed since last time.");
 
 static PyObject *download_progress(DownloadObject *self, PyObject *unused) {
-    pthread_mutex_lock(&self->lock);
+    pthread_mutex_lock(&self->thread.lock);
     int fresh = self->progress_new;
     ug_fetch_progress p = self->progress;
     self->progress_new = 0;
-    pthread_mutex_unlock(&self->lock);
+    pthread_mutex_unlock(&self->thread.lock);
     if (!fresh)
         Py_RETURN_NONE;
     return Py_BuildValue("(nnnnKdd)", (Py_ssize_t)p.done, (Py_ssize_t)p.total,
@@ -466,7 +440,7 @@ static PyObject *download_progress(DownloadObject *self, PyObject *unused) {
 
 static PyObject *download_close(DownloadObject *self, PyObject *unused) {
     Py_BEGIN_ALLOW_THREADS
-    stop_engine(self);
+    ub_core_thread_stop(&self->thread);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }

@@ -10,7 +10,6 @@
  */
 #include "binding.h"
 
-#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -21,33 +20,11 @@ typedef struct {
     ug_pictures *job;
     PyObject *trace_obj;   /* the Trace recorded into, or NULL */
     PyObject *dest_prefix; /* dest with a trailing '/' */
-    pthread_t thread;
-    int started, joined;
-    int cancel;            /* read by the job with an atomic load */
-    int run_rc;
-    pthread_mutex_t lock;  /* guards finished */
-    pthread_cond_t cond;
-    int finished;
+    ub_core_thread thread; /* runs the job */
 } PicturesObject;
 
-static void *run_main(void *arg) {
-    PicturesObject *self = arg;
-    int rc = ug_pictures_run(self->job, &self->cancel);
-    pthread_mutex_lock(&self->lock);
-    self->run_rc = rc;
-    self->finished = 1;
-    pthread_cond_broadcast(&self->cond);
-    pthread_mutex_unlock(&self->lock);
-    return NULL;
-}
-
-/* Cancels the job and joins its thread (GIL released by the caller). */
-static void stop_job(PicturesObject *self) {
-    if (!self->started || self->joined)
-        return;
-    __atomic_store_n(&self->cancel, 1, __ATOMIC_RELAXED);
-    pthread_join(self->thread, NULL);
-    self->joined = 1;
+static int run_job(void *ctx, const int *cancel) {
+    return ug_pictures_run(((PicturesObject *)ctx)->job, cancel);
 }
 
 /* ---- options ------------------------------------------------------------ */
@@ -133,8 +110,7 @@ static PyObject *pictures_new(PyTypeObject *type, PyObject *args, PyObject *kw) 
         Py_DECREF(dest_bytes);
         return NULL;
     }
-    pthread_mutex_init(&self->lock, NULL);
-    ub_cond_init_monotonic(&self->cond);
+    ub_core_thread_init(&self->thread);
     self->dest_prefix = ub_dir_prefix(fs);
     Py_DECREF(fs);
     if (!self->dest_prefix)
@@ -169,11 +145,10 @@ static PyObject *pictures_new(PyTypeObject *type, PyObject *args, PyObject *kw) 
             goto fail;
         }
     }
-    if (pthread_create(&self->thread, NULL, run_main, self)) {
-        ub_raise(UG_ETHREAD);
+    if ((rc = ub_core_thread_start(&self->thread, run_job, self))) {
+        ub_raise(rc);
         goto fail;
     }
-    self->started = 1;
     Py_DECREF(dest_bytes);
     return (PyObject *)self;
 fail:
@@ -186,30 +161,17 @@ static void pictures_dealloc(PicturesObject *self) {
     PyTypeObject *tp = Py_TYPE(self);
     ug_pictures *job = self->job;
     Py_BEGIN_ALLOW_THREADS
-    stop_job(self);
+    ub_core_thread_stop(&self->thread);
     ug_pictures_free(job);
     Py_END_ALLOW_THREADS
     Py_XDECREF(self->trace_obj);
     Py_XDECREF(self->dest_prefix);
-    pthread_mutex_destroy(&self->lock);
-    pthread_cond_destroy(&self->cond);
+    ub_core_thread_destroy(&self->thread);
     tp->tp_free(self);
     Py_DECREF(tp);
 }
 
 /* ---- waiting ------------------------------------------------------------ */
-
-static int poll_finished(void *ctx, int64_t slice_ns) {
-    PicturesObject *self = ctx;
-    uint64_t deadline;
-    struct timespec ts = ub_cond_deadline(slice_ns, &deadline);
-    pthread_mutex_lock(&self->lock);
-    while (!self->finished && ug_clock_ns() < deadline)
-        pthread_cond_timedwait(&self->cond, &self->lock, &ts);
-    int done = self->finished;
-    pthread_mutex_unlock(&self->lock);
-    return done;
-}
 
 PyDoc_STRVAR(wait_doc,
 "wait(timeout=None)\n--\n\n"
@@ -222,25 +184,24 @@ static PyObject *pictures_wait(PicturesObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "|O:wait", &timeout) ||
         ub_deadline(timeout, &deadline) < 0)
         return NULL;
-    int w = ub_wait(poll_finished, self, deadline);
+    int w = ub_wait(ub_core_thread_poll, &self->thread, deadline);
     if (w < 0) {
         Py_BEGIN_ALLOW_THREADS
-        stop_job(self);
+        ub_core_thread_stop(&self->thread);
         Py_END_ALLOW_THREADS
         return NULL;
     }
-    if (w == 1 && !self->joined) {
+    if (w == 1 && !self->thread.joined) {
         Py_BEGIN_ALLOW_THREADS
-        pthread_join(self->thread, NULL);
+        ub_core_thread_join(&self->thread);
         Py_END_ALLOW_THREADS
-        self->joined = 1;
     }
     return PyBool_FromLong(w);
 }
 
 /* Fails unless the run has finished and its thread is joined. */
 static int check_joined(PicturesObject *self) {
-    if (self->joined && self->finished)
+    if (self->thread.joined && self->thread.finished)
         return 0;
     PyErr_SetString(PyExc_RuntimeError, "the pictures job has not finished");
     return -1;
@@ -352,7 +313,7 @@ static PyObject *pictures_progress(PicturesObject *self, PyObject *unused) {
 
 static PyObject *pictures_close(PicturesObject *self, PyObject *unused) {
     Py_BEGIN_ALLOW_THREADS
-    stop_job(self);
+    ub_core_thread_stop(&self->thread);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
