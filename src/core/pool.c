@@ -71,9 +71,15 @@
  * Futures synchronise on the pool's second mutex, `fut_lock`, and its
  * condition `fut_cond`, so a future costs a small malloc and no kernel
  * object.  A future's state moves PENDING -> RUNNING (worker, CAS) or
- * PENDING -> CANCELLED (canceller, CAS), then RUNNING -> DONE under
- * fut_lock.  Once final a future never touches its pool again, which is
- * why finished futures may outlive it.
+ * PENDING -> CANCELLED (canceller, CAS), then RUNNING -> DONE.  Once final
+ * a future never touches its pool again, which is why finished futures
+ * may outlive it.  Finishing takes fut_lock only when someone waits or a
+ * callback is registered: the finisher stores the final state, then reads
+ * `fut_waiters` and the future's `has_callbacks`; a waiter raises
+ * fut_waiters, and a registrar sets has_callbacks, before reading the
+ * state (all four sequentially consistent, under fut_lock on their side),
+ * so either the finisher sees them and takes the lock to wake them or
+ * hand over the callbacks, or they see the final state.
  *
  * Lock order: `lock` and `fut_lock` are never held together, and no user
  * callback runs under either.
@@ -126,6 +132,7 @@ struct ug_future {
     atomic_int refs;
     atomic_int state;          /* enum ug_future_state */
     int status;                /* written before state becomes DONE */
+    atomic_bool has_callbacks; /* set (under fut_lock) before queueing one */
     ug_pool *pool;             /* used only while not final */
     struct callback *callbacks; /* guarded by pool->fut_lock */
 };
@@ -166,7 +173,7 @@ struct ug_pool {
 
     pthread_mutex_t fut_lock;
     pthread_cond_t fut_cond;
-    unsigned fut_waiters;
+    atomic_uint fut_waiters;   /* changed under fut_lock, read outside too */
 
     pthread_t *threads;
     unsigned nworkers;
@@ -240,12 +247,15 @@ static bool is_final(int state) {
  * DONE), wakes waiters and runs callbacks in registration order. */
 static void future_finish(ug_future *f, int state, int status) {
     ug_pool *p = f->pool;
-    pthread_mutex_lock(&p->fut_lock);
     f->status = status;
-    atomic_store_explicit(&f->state, state, memory_order_release);
+    atomic_store(&f->state, state); /* see "Futures" at the top */
+    bool waiters = atomic_load(&p->fut_waiters) != 0;
+    if (!waiters && !atomic_load(&f->has_callbacks))
+        return;
+    pthread_mutex_lock(&p->fut_lock);
     struct callback *cbs = f->callbacks;
     f->callbacks = NULL;
-    if (p->fut_waiters)
+    if (waiters)
         pthread_cond_broadcast(&p->fut_cond);
     pthread_mutex_unlock(&p->fut_lock);
 
@@ -271,16 +281,15 @@ int ug_future_wait(ug_future *f, int64_t timeout_ns) {
     uint64_t deadline = deadline_after(timeout_ns);
     int rc = 0;
     pthread_mutex_lock(&p->fut_lock);
-    p->fut_waiters++;
-    while (!is_final(ug_future_state(f))) {
+    atomic_fetch_add(&p->fut_waiters, 1);
+    while (!is_final(atomic_load(&f->state))) {
         if (cond_wait_until(&p->fut_cond, &p->fut_lock, deadline) == ETIMEDOUT &&
-            !is_final(ug_future_state(f))) {
+            !is_final(atomic_load(&f->state))) {
             rc = UG_ETIMEDOUT;
             break;
         }
     }
-    p->fut_waiters--;
-    if (!p->fut_waiters)
+    if (atomic_fetch_sub(&p->fut_waiters, 1) == 1)
         pthread_cond_broadcast(&p->fut_cond); /* ug_pool_free may wait for this */
     pthread_mutex_unlock(&p->fut_lock);
     return rc;
@@ -307,7 +316,8 @@ int ug_future_on_done(ug_future *f, ug_future_cb cb, void *ctx) {
         node->ctx = ctx;
         ug_pool *p = f->pool;
         pthread_mutex_lock(&p->fut_lock);
-        bool queued = !is_final(ug_future_state(f));
+        atomic_store(&f->has_callbacks, true);
+        bool queued = !is_final(atomic_load(&f->state));
         if (queued) {
             node->next = f->callbacks;
             f->callbacks = node;
@@ -790,6 +800,7 @@ static int submit(ug_pool *p, const ug_task *task, ug_future **future,
             return UG_ENOMEM;
         atomic_init(&f->refs, 2);
         atomic_init(&f->state, UG_FUTURE_PENDING);
+        atomic_init(&f->has_callbacks, false);
         f->status = 0;
         f->pool = p;
         f->callbacks = NULL;
@@ -906,7 +917,7 @@ void ug_pool_free(ug_pool *p) {
     /* Every future is final now; wait for threads still inside
      * ug_future_wait to leave the condition before destroying it. */
     pthread_mutex_lock(&p->fut_lock);
-    while (p->fut_waiters)
+    while (atomic_load(&p->fut_waiters))
         pthread_cond_wait(&p->fut_cond, &p->fut_lock);
     pthread_mutex_unlock(&p->fut_lock);
     pool_destroy(p);

@@ -513,6 +513,42 @@ out:
     gate_destroy(&g);
 }
 
+static void count_done(ug_future *f, void *ctx) {
+    (void)f;
+    atomic_fetch_add((atomic_int *)ctx, 1);
+}
+
+/* A task ends while its caller registers a callback and waits: finishing
+ * takes no lock when nobody waits, so the two must still meet.  Every
+ * callback runs exactly once and no wait hangs (the watchdog would end
+ * the test) or returns early. */
+static void test_finish_races_wait_and_on_done(void) {
+    ug_pool *pool = make_pool(2, 0, UG_SUBMIT_BLOCK);
+    if (!pool)
+        return;
+    enum { N = 20000 };
+    atomic_int calls = 0;
+    int bad_waits = 0, bad_status = 0;
+    for (int i = 0; i < N; i++) {
+        ug_future *f = NULL;
+        if (!CHECK_RC(submit_fn(pool, return_value, (void *)(intptr_t)(i & 7),
+                                &f), 0))
+            break;
+        if (i & 1)
+            CHECK_RC(ug_future_on_done(f, count_done, &calls), 0);
+        bad_waits += ug_future_wait(f, -1) != 0;
+        bad_status += ug_future_status(f) != (i & 7);
+        if (!(i & 1))
+            CHECK_RC(ug_future_on_done(f, count_done, &calls), 0);
+        ug_future_release(f);
+    }
+    CHECK_RC(ug_pool_wait_idle(pool, -1), 0);
+    CHECK_INT_EQ(atomic_load(&calls), N);
+    CHECK_INT_EQ(bad_waits, 0);
+    CHECK_INT_EQ(bad_status, 0);
+    ug_pool_free(pool);
+}
+
 static void test_on_done_when_cancelled(void) {
     ug_pool *pool = make_pool(1, 0, UG_SUBMIT_BLOCK);
     if (!pool)
@@ -1598,6 +1634,7 @@ int main(int argc, char **argv) {
         CHECK_TEST(test_future_cancel_running),
         CHECK_TEST(test_on_done),
         CHECK_TEST(test_on_done_when_cancelled),
+        CHECK_TEST(test_finish_races_wait_and_on_done),
         CHECK_TEST(test_callback_submits),
         CHECK_TEST(test_task_waits_for_task),
         CHECK_TEST(test_future_outlives_pool),
