@@ -47,6 +47,11 @@ ub_state *ub_state_of_type(PyTypeObject *type);
 /* Raises the Python exception for a UG_E... code and returns NULL. */
 PyObject *ub_raise(int code);
 
+/* The name of a failure in a result (Result.error, Page.error,
+ * PictureResult.error): None for 0, else "url", "network", "http", ...;
+ * "error" for a code without a name of its own.  NULL on no memory. */
+PyObject *ub_error_name(int code);
+
 /* True once the interpreter is finalizing: worker threads must then not
  * try to take the GIL (they would be stopped on the spot). */
 int ub_finalizing(void);

@@ -311,24 +311,6 @@ static int poll_record(void *ctx, int64_t slice_ns) {
     return ready;
 }
 
-static PyObject *error_name(int code) {
-    const char *name;
-    switch (code) {
-    case 0: Py_RETURN_NONE;
-    case UG_EURL: name = "url"; break;
-    case UG_ENET: name = "network"; break;
-    case UG_EHTTP: name = "http"; break;
-    case UG_ETOOBIG: name = "too_big"; break;
-    case UG_EREDIRECT: name = "redirect"; break;
-    case UG_EPROTOCOL: name = "protocol"; break;
-    case UG_ETIMEDOUT: name = "timeout"; break;
-    case UG_ESCOPE: name = "type"; break;
-    case UG_ENOMEM: name = "memory"; break;
-    default: name = "error"; break;
-    }
-    return PyUnicode_FromString(name);
-}
-
 static PyObject *text(const char *s) {
     if (!s)
         Py_RETURN_NONE;
@@ -356,7 +338,7 @@ static PyObject *to_page(CrawlObject *self, const ug_crawl_page *p) {
                                text(p->url), text(p->final_url), p->status,
                                p->depth, text(p->title), text(p->content_type),
                                (unsigned long long)p->bytes, links, counts,
-                               error_name(p->error), text(p->message));
+                               ub_error_name(p->error), text(p->message));
     if (fields) /* tuple.__new__(Page, fields): no Python code runs */
         page = PyTuple_Type.tp_new(self->page_type, fields, NULL);
 out:

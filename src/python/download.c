@@ -298,30 +298,6 @@ static int poll_record(void *ctx, int64_t slice_ns) {
     return ready;
 }
 
-static PyObject *error_name(int code) {
-    const char *name;
-    switch (code) {
-    case 0: Py_RETURN_NONE;
-    case UG_EURL: name = "url"; break;
-    case UG_ENET: name = "network"; break;
-    case UG_EHTTP: name = "http"; break;
-    case UG_ETOOBIG: name = "too_big"; break;
-    case UG_EREDIRECT: name = "redirect"; break;
-    case UG_EPROTOCOL: name = "protocol"; break;
-    case UG_ECHECKSUM: name = "checksum"; break;
-    case UG_ETIMEDOUT: name = "timeout"; break;
-    case UG_EIO:
-    case UG_EUNSAFE:
-    case UG_EEXIST: name = "io"; break;
-    case UG_ENONAME: name = "url"; break;
-    case UG_EINVAL: name = "invalid"; break;
-    case UG_ENOMEM: name = "memory"; break;
-    case UG_ECANCELED: name = "cancelled"; break;
-    default: name = "error"; break;
-    }
-    return PyUnicode_FromString(name);
-}
-
 /* A str from UTF-8 text, or None for NULL. */
 static PyObject *str_or_none(const char *s) {
     return s ? PyUnicode_FromString(s) : Py_NewRef(Py_None);
@@ -362,7 +338,7 @@ static PyObject *to_result(DownloadObject *self, const record *rec) {
         PyFloat_FromDouble(r->first_byte_s),
         PyFloat_FromDouble(r->total_s),
         PyLong_FromUnsignedLong(r->attempts),
-        error_name(r->error),
+        ub_error_name(r->error),
         str_or_none(r->message),
     };
     enum { NFIELDS = sizeof fields / sizeof *fields };

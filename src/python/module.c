@@ -82,6 +82,35 @@ PyObject *ub_raise(int code) {
     return NULL;
 }
 
+PyObject *ub_error_name(int code) {
+    const char *name;
+    switch (code) {
+    case 0: Py_RETURN_NONE;
+    case UG_EURL:
+    case UG_ENONAME: name = "url"; break;
+    case UG_ENET: name = "network"; break;
+    case UG_EHTTP: name = "http"; break;
+    case UG_ETOOBIG: name = "too_big"; break;
+    case UG_EREDIRECT: name = "redirect"; break;
+    case UG_EPROTOCOL: name = "protocol"; break;
+    case UG_ECHECKSUM: name = "checksum"; break;
+    case UG_ETIMEDOUT: name = "timeout"; break;
+    case UG_ESCOPE: name = "type"; break; /* a content type not accepted */
+    case UG_EFORMAT: name = "format"; break;
+    case UG_ECORRUPT: name = "corrupt"; break;
+    case UG_EBOMB: name = "bomb"; break;
+    case UG_EMODE: name = "mode"; break;
+    case UG_EIO:
+    case UG_EUNSAFE:
+    case UG_EEXIST: name = "io"; break;
+    case UG_EINVAL: name = "invalid"; break;
+    case UG_ENOMEM: name = "memory"; break;
+    case UG_ECANCELED: name = "cancelled"; break;
+    default: name = "error"; break;
+    }
+    return PyUnicode_FromString(name);
+}
+
 int ub_deadline(PyObject *timeout, uint64_t *deadline) {
     *deadline = 0;
     if (timeout == Py_None)

@@ -207,37 +207,11 @@ static int check_joined(PicturesObject *self) {
     return -1;
 }
 
-static PyObject *error_name(int code) {
-    const char *name;
-    switch (code) {
-    case 0: Py_RETURN_NONE;
-    case UG_EURL:
-    case UG_ENONAME: name = "url"; break;
-    case UG_ENET: name = "network"; break;
-    case UG_EHTTP: name = "http"; break;
-    case UG_ETOOBIG: name = "too_big"; break;
-    case UG_EREDIRECT: name = "redirect"; break;
-    case UG_EPROTOCOL: name = "protocol"; break;
-    case UG_ETIMEDOUT: name = "timeout"; break;
-    case UG_EFORMAT: name = "format"; break;
-    case UG_ECORRUPT: name = "corrupt"; break;
-    case UG_EBOMB: name = "bomb"; break;
-    case UG_EMODE: name = "mode"; break;
-    case UG_EIO:
-    case UG_EUNSAFE:
-    case UG_EEXIST: name = "io"; break;
-    case UG_ENOMEM: name = "memory"; break;
-    case UG_ECANCELED: name = "cancelled"; break;
-    default: name = "error"; break;
-    }
-    return PyUnicode_FromString(name);
-}
-
 static PyObject *to_tuple(PicturesObject *self, const ug_pictures_result *r) {
     PyObject *path = r->name ? PyUnicode_FromFormat("%U%s", self->dest_prefix,
                                                     r->name)
                              : Py_NewRef(Py_None);
-    PyObject *err = error_name(r->error);
+    PyObject *err = ub_error_name(r->error);
     PyObject *tuple = NULL;
     if (path && err)
         tuple = Py_BuildValue(
