@@ -23,8 +23,9 @@
  * waits for a host's delay, drive() sleeps (in 50 ms slices, watching the
  * cancel flag) and runs the engine again.
  *
- * Known limits: hosts are found by scanning (a crawl has as many hosts as
- * seeds); the fetch engine keeps a small record per request until the
+ * Known limits: the start of each request looks at the hosts round-robin
+ * from where the last one left off, so it scans the hosts with nothing to
+ * start; the fetch engine keeps a small record per request until the
  * crawl ends; a node's followable flag takes one byte per graph node.
  */
 #include "ungil/crawl.h"
@@ -133,6 +134,7 @@ void ug_crawl_free(ug_crawl *c) {
         ug_robots_free(c->hosts[i].robots);
     }
     free(c->hosts);
+    ug__key_index_free(&c->hosts_by_key);
     for (size_t i = 0; c->content_types && i < c->o.ncontent_types; i++)
         free(c->content_types[i]);
     free(c->content_types);
@@ -166,17 +168,21 @@ size_t ug_crawl_memory(const ug_crawl *c) {
 
 /* ---- hosts, nodes, levels ---------------------------------------------- */
 
+static const char *host_key(const void *hosts, size_t i) {
+    return ((const struct chost *)hosts)[i].key;
+}
+
 /* The index of the host of `url` (created if new), or a negative code. */
 static long host_of(ug_crawl *c, const char *url) {
     char *key = NULL;
     int rc = ug_url_host(url, &key);
     if (rc)
         return rc;
-    for (size_t i = 0; i < c->nhosts; i++)
-        if (!strcmp(c->hosts[i].key, key)) {
-            free(key);
-            return (long)i;
-        }
+    long found = ug__key_index_find(&c->hosts_by_key, key, host_key, c->hosts);
+    if (found >= 0) {
+        free(key);
+        return found;
+    }
     if (c->nhosts == c->hosts_cap) {
         size_t cap = c->hosts_cap ? 2 * c->hosts_cap : 4;
         struct chost *grown = realloc(c->hosts, cap * sizeof *grown);
@@ -191,6 +197,10 @@ static long host_of(ug_crawl *c, const char *url) {
         .key = key, .head = UG__NONE, .tail = UG__NONE,
         .state = c->o.robots ? ROBOTS_NONE : ROBOTS_READY,
         .delay_ns = (uint64_t)c->o.delay_ms * 1000000u};
+    if (ug__key_index_add(&c->hosts_by_key, c->nhosts, host_key, c->hosts)) {
+        free(key);
+        return UG_ENOMEM;
+    }
     return (long)c->nhosts++;
 }
 

@@ -4,8 +4,8 @@
  * from ug_url_host) and directory prefixes, and the include and exclude
  * patterns compiled once with regcomp (POSIX extended, no sub-match
  * reports).  ug__scope_check answers with the reason a URL is not
- * followed, or NULL.  Host lists are short (one entry per seed), so they
- * are scanned.
+ * followed, or NULL.  The start hosts are found through an index, however
+ * many seeds there are; the prefixes (one per seed) are scanned.
  */
 #include "crawl_scope.h"
 
@@ -16,11 +16,13 @@
 #include "ungil/crawl.h"
 #include "ungil/error.h"
 #include "ungil/url.h"
+#include "url_internal.h"
 
 struct ug__scope {
     int mode;
-    char **hosts, **prefixes;
+    char **hosts, **prefixes; /* one of each per seed */
     size_t nseeds, cap;
+    ug__key_index by_host;    /* the first seed of each host */
     regex_t *include, *exclude;
     size_t ninclude, nexclude;
 };
@@ -86,6 +88,7 @@ void ug__scope_free(ug__scope *s) {
     }
     free(s->hosts);
     free(s->prefixes);
+    ug__key_index_free(&s->by_host);
     for (size_t i = 0; i < s->ninclude; i++)
         regfree(&s->include[i]);
     for (size_t i = 0; i < s->nexclude; i++)
@@ -108,6 +111,10 @@ static char *prefix_of(const char *url) {
         if (path[i] == '/')
             n = (size_t)(path - url) + i + 1;
     return strndup(url, n);
+}
+
+static const char *seed_host(const void *hosts, size_t i) {
+    return ((char *const *)hosts)[i];
 }
 
 int ug__scope_add_seed(ug__scope *s, const char *url) {
@@ -135,7 +142,14 @@ int ug__scope_add_seed(ug__scope *s, const char *url) {
         s->cap = cap;
     }
     s->hosts[s->nseeds] = host;
-    s->prefixes[s->nseeds++] = prefix;
+    s->prefixes[s->nseeds] = prefix;
+    if (ug__key_index_find(&s->by_host, host, seed_host, s->hosts) < 0 &&
+        ug__key_index_add(&s->by_host, s->nseeds, seed_host, s->hosts)) {
+        free(host);
+        free(prefix);
+        return UG_ENOMEM;
+    }
+    s->nseeds++;
     return 0;
 }
 
@@ -148,8 +162,8 @@ const char *ug__scope_check(const ug__scope *s, const char *url) {
         char *host = NULL;
         if (ug_url_host(url, &host))
             return UG__OUT_OF_SCOPE;
-        for (size_t i = 0; i < s->nseeds && !inside; i++)
-            inside = !strcmp(host, s->hosts[i]);
+        inside =
+            ug__key_index_find(&s->by_host, host, seed_host, s->hosts) >= 0;
         free(host);
     }
     if (!inside)

@@ -13,6 +13,7 @@
 
 #include "crawl_internal.h"
 #include "crawl_scope.h"
+#include "url_internal.h"
 #include "ungil/crawl.h"
 #include "ungil/fetch.h"
 #include "ungil/html.h"
@@ -71,6 +72,7 @@ struct ug_crawl {
 
     struct chost *hosts;
     size_t nhosts, hosts_cap, next_host;
+    ug__key_index hosts_by_key; /* numbers in `hosts` by key */
 
     ug__frontier cur, next;  /* this level and the one being built */
     int depth;               /* of `cur` */

@@ -26,54 +26,23 @@ void fetch_queue_free(fetch_queue *q) {
         free(q->hosts[i]);
     }
     free(q->hosts);
-    free(q->table);
+    ug__key_index_free(&q->by_key);
     free(q->heap);
     *q = (fetch_queue){.per_host = q->per_host};
 }
 
 /* ---- hosts by key ----------------------------------------------------- */
 
-static size_t hash_key(const char *key) {
-    uint64_t h = 14695981039346656037u; /* FNV-1a */
-    for (; *key; key++)
-        h = (h ^ (unsigned char)*key) * 1099511628211u;
-    return (size_t)h;
-}
-
-/* Where `key` is in the table, or the empty cell where it would go. */
-static fetch_host **slot_of(fetch_host **table, size_t cap, const char *key) {
-    size_t i = hash_key(key) & (cap - 1);
-    while (table[i] && strcmp(table[i]->key, key))
-        i = (i + 1) & (cap - 1);
-    return &table[i];
-}
-
-/* Keeps the table at most half full: probes stay short. */
-static bool table_room(fetch_queue *q) {
-    if ((q->nhosts + 1) * 2 <= q->table_cap)
-        return true;
-    size_t cap = q->table_cap ? q->table_cap * 2 : 16;
-    fetch_host **table = calloc(cap, sizeof *table);
-    if (!table)
-        return false;
-    for (size_t i = 0; i < q->nhosts; i++)
-        *slot_of(table, cap, q->hosts[i]->key) = q->hosts[i];
-    free(q->table);
-    q->table = table;
-    q->table_cap = cap;
-    return true;
+static const char *host_key(const void *hosts, size_t i) {
+    return ((fetch_host *const *)hosts)[i]->key;
 }
 
 fetch_host *fetch_queue_host(fetch_queue *q, const char *key) {
-    if (q->table_cap) {
-        fetch_host *found = *slot_of(q->table, q->table_cap, key);
-        if (found)
-            return found;
-    }
-    if (!table_room(q))
-        return NULL;
+    long found = ug__key_index_find(&q->by_key, key, host_key, q->hosts);
+    if (found >= 0)
+        return q->hosts[found];
     fetch_host **hosts = fetch_reserve(q->hosts, q->nhosts, &q->hosts_cap,
-                                    sizeof *hosts);
+                                       sizeof *hosts);
     if (!hosts)
         return NULL;
     q->hosts = hosts;
@@ -82,8 +51,13 @@ fetch_host *fetch_queue_host(fetch_queue *q, const char *key) {
         free(h);
         return NULL;
     }
-    q->hosts[q->nhosts++] = h;
-    *slot_of(q->table, q->table_cap, key) = h;
+    q->hosts[q->nhosts] = h;
+    if (ug__key_index_add(&q->by_key, q->nhosts, host_key, q->hosts)) {
+        free(h->key);
+        free(h);
+        return NULL;
+    }
+    q->nhosts++;
     return h;
 }
 

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "url_internal.h"
+
 typedef struct fetch_host fetch_host;
 
 /* The queue's part of a request. */
@@ -44,8 +46,7 @@ typedef struct {
     unsigned per_host;
     fetch_host **hosts;       /* every host, in order of arrival */
     size_t nhosts, hosts_cap;
-    fetch_host **table;       /* open addressing, a power of two long */
-    size_t table_cap;
+    ug__key_index by_key;     /* numbers in `hosts` by key */
     fetch_host *ring_head, *ring_tail;
     size_t queued;            /* requests in host FIFOs */
     fetch_entry **heap;       /* delayed requests, soonest first */

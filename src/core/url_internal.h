@@ -2,11 +2,13 @@
  * percent-encoding normalisation (robots.c compares robots.txt rules and
  * paths in the same form as crawl URLs) and a parsed base URL that many
  * references are resolved against (html.c, one per page), which saves
- * parsing the base again for every link. */
+ * parsing the base again for every link.  And (url_index.c) an index of
+ * host keys, for the fetch loop and the crawler. */
 #ifndef UNGIL_URL_INTERNAL_H
 #define UNGIL_URL_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Writes the `n` bytes at `s` with percent-encoding normalised (escapes of
  * unreserved characters decoded, other escapes' hex upper-case, bytes that
@@ -28,5 +30,28 @@ int ug__url_base_resolve(const ug__url_base *base, const char *ref,
 
 /* Frees the base.  NULL is harmless. */
 void ug__url_base_free(ug__url_base *base);
+
+/* ---- an index of host keys (url_index.c) ---------------------------- */
+
+/* The key of entry i of a caller's table. */
+typedef const char *(*ug__key_of)(const void *table, size_t i);
+
+/* A hash index from keys to the numbers of entries in a caller's table,
+ * which keeps the keys.  Zeroed, it is empty. */
+typedef struct {
+    uint32_t *slots; /* a number + 1, or 0: empty */
+    size_t cap, count;
+} ug__key_index;
+
+/* The number of the entry whose key is `key`, or -1. */
+long ug__key_index_find(const ug__key_index *x, const char *key,
+                        ug__key_of key_of, const void *table);
+
+/* Adds entry `number` of `table` (whose key must not be in the index
+ * yet).  Returns 0 or UG_ENOMEM (the index is then unchanged). */
+int ug__key_index_add(ug__key_index *x, size_t number, ug__key_of key_of,
+                      const void *table);
+
+void ug__key_index_free(ug__key_index *x);
 
 #endif

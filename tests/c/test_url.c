@@ -3,11 +3,13 @@
  * A table of references with the exact URL each must become (RFC 3986's
  * resolution examples among them), the refusals (other schemes, malformed
  * hosts), groups of spellings of one URL that must all give the same
- * string, the helpers (host key, path and query, robots.txt URL), and
- * idempotence on many generated URL-like strings from a fixed seed.
+ * string, the helpers (host key, path and query, robots.txt URL),
+ * idempotence on many generated URL-like strings from a fixed seed, and
+ * the index of host keys (url_index.c).
  */
 #include "check.h"
 
+#include "../../src/core/url_internal.h"
 #include "ungil/url.h"
 
 static const char *BASE = "http://a/b/c/d;p?q";
@@ -274,6 +276,43 @@ static void test_idempotent_generated(void) {
     CHECK_INT(resolved, >, count / 2);
 }
 
+static const char *key_at(const void *table, size_t i) {
+    return ((char *const *)table)[i];
+}
+
+/* The index of host keys (url_index.c): every key added is found with its
+ * number through several growths, keys never added are not, and lookups
+ * change nothing. */
+static void test_key_index(void) {
+    enum { N = 3000 };
+    char **keys = calloc(N, sizeof *keys);
+    ug__key_index x = {0};
+    CHECK_INT_EQ(ug__key_index_find(&x, "a:80", key_at, keys), -1);
+    for (size_t i = 0; i < N; i++) {
+        char key[48];
+        snprintf(key, sizeof key, "h%zu.example:%zu", i, 80 + i % 3);
+        keys[i] = strdup(key);
+        if (!CHECK_RC(ug__key_index_add(&x, i, key_at, keys), 0))
+            break;
+    }
+    CHECK_UINT_EQ(x.count, N);
+    CHECK_UINT(x.cap, >=, 2 * N); /* at most half full */
+    int right = 0;
+    for (size_t i = 0; i < N; i++)
+        right += ug__key_index_find(&x, keys[i], key_at, keys) == (long)i;
+    CHECK_INT_EQ(right, N);
+    CHECK_INT_EQ(ug__key_index_find(&x, "h3000.example:80", key_at, keys),
+                 -1);
+    CHECK_INT_EQ(ug__key_index_find(&x, "h1.example:80", key_at, keys), -1);
+    CHECK_INT_EQ(ug__key_index_find(&x, "", key_at, keys), -1);
+    CHECK_UINT_EQ(x.count, N);
+    ug__key_index_free(&x);
+    CHECK_INT_EQ(ug__key_index_find(&x, keys[0], key_at, keys), -1);
+    for (size_t i = 0; i < N; i++)
+        free(keys[i]);
+    free(keys);
+}
+
 int main(int argc, char **argv) {
     static const check_test tests[] = {
         CHECK_TEST(test_rfc3986_examples),
@@ -283,6 +322,7 @@ int main(int argc, char **argv) {
         CHECK_TEST(test_equivalent_spellings),
         CHECK_TEST(test_helpers),
         CHECK_TEST(test_idempotent_generated),
+        CHECK_TEST(test_key_index),
     };
     return check_main(argc, argv, tests, sizeof tests / sizeof *tests);
 }
