@@ -115,21 +115,34 @@ void ub_cond_init_monotonic(pthread_cond_t *cond);
  * condition variable; also stores it as a ug_clock_ns time in *deadline. */
 struct timespec ub_cond_deadline(int64_t slice_ns, uint64_t *deadline);
 
+/* A record that a core run hands to Python (a result, a page): the
+ * owner's record type starts with one. */
+typedef struct ub_record {
+    struct ub_record *next;
+} ub_record;
+
 /* A core run (ug_fetch_run, ug_crawl_run, ug_pictures_run) on a native
- * thread of its own that never takes the GIL (core_thread.c).  `lock`
- * guards `finished` and `rc`, and whatever its owner keeps beside them
- * (a queue of results); `cond` (monotonic, for ub_cond_deadline) is
- * broadcast when the run returns, and signalled by the owner's callbacks.
- * Zeroed memory and ub_core_thread_init make one ready to start; stop and
- * join with the GIL released, then free the core object, then destroy. */
+ * thread of its own that never takes the GIL (core_thread.c), with the
+ * queue of records its callbacks hand to Python.  `lock` guards every
+ * field from `finished` on, and whatever its owner keeps beside them (the
+ * latest progress snapshot); `cond` (monotonic, for ub_cond_deadline) is
+ * broadcast when the run returns and signalled for a consumer waiting on
+ * records or progress.  Zeroed memory and ub_core_thread_init make one
+ * ready to start; stop and join with the GIL released, then free the core
+ * object, then drop the records left and destroy. */
 typedef struct {
     int (*run)(void *ctx, const int *cancel);
     void *ctx;
     pthread_t thread;
     int started, joined;
     int cancel;   /* the run's cancel flag, read by the core atomically */
-    int finished; /* under lock: the run returned ... */
+    int finished; /* the run returned ... */
     int rc;       /* ... with this code */
+    ub_record *head, *tail; /* records not yet taken, oldest first */
+    size_t queued;
+    size_t batch; /* wake a waiting consumer once this many wait (0: 1) */
+    int waiting;  /* a consumer sleeps on cond */
+    int progress_new; /* a progress snapshot waits to be taken */
     pthread_mutex_t lock;
     pthread_cond_t cond;
 } ub_core_thread;
@@ -150,6 +163,32 @@ void ub_core_thread_join(ub_core_thread *t);
 
 /* A poll for ub_wait (ctx: the ub_core_thread): 1 once the run returned. */
 int ub_core_thread_poll(void *ctx, int64_t slice_ns);
+
+/* Run thread: queues `rec` for the consumer. */
+void ub_core_thread_push(ub_core_thread *t, ub_record *rec);
+
+/* Run thread: copies the progress snapshot `src` (size bytes) into the
+ * owner's `dst` and tells the consumer. */
+void ub_core_thread_put_progress(ub_core_thread *t, void *dst,
+                                 const void *src, size_t size);
+
+/* Copies the owner's snapshot `src` to `out` and marks it taken; returns
+ * 0 (out untouched) when none came since the last take. */
+int ub_core_thread_take_progress(ub_core_thread *t, void *out,
+                                 const void *src, size_t size);
+
+/* The iterator step of a run's records (GIL held): the next record turned
+ * into an object by convert(owner, rec) (then freed with release), None
+ * when a progress snapshot came first, or NULL: at the end (no exception
+ * set, or the run's error raised) or on Ctrl-C, which stops the run.
+ * Waits with the GIL released. */
+PyObject *ub_core_thread_next(ub_core_thread *t,
+                              PyObject *(*convert)(void *owner,
+                                                   ub_record *rec),
+                              void (*release)(ub_record *rec), void *owner);
+
+/* Frees the records never taken. */
+void ub_core_thread_drop(ub_core_thread *t, void (*release)(ub_record *rec));
 
 void ub_core_thread_destroy(ub_core_thread *t);
 

@@ -1,7 +1,9 @@
 /* core_thread.c - a core run on a native thread of its own, the GIL never
- * held by it: the thread behind _Download, _Crawl and _Pictures.  See
- * binding.h. */
+ * held by it, and the queue of records it hands to Python: the thread
+ * behind _Download, _Crawl and _Pictures.  See binding.h. */
 #include "binding.h"
+
+#include <string.h>
 
 void ub_core_thread_init(ub_core_thread *t) {
     pthread_mutex_init(&t->lock, NULL);
@@ -53,6 +55,102 @@ int ub_core_thread_poll(void *ctx, int64_t slice_ns) {
     int done = t->finished;
     pthread_mutex_unlock(&t->lock);
     return done;
+}
+
+void ub_core_thread_push(ub_core_thread *t, ub_record *rec) {
+    rec->next = NULL;
+    pthread_mutex_lock(&t->lock);
+    if (t->tail)
+        t->tail->next = rec;
+    else
+        t->head = rec;
+    t->tail = rec;
+    /* Otherwise the consumer finds it when it looks, or with the batch. */
+    if (++t->queued >= t->batch && t->waiting)
+        pthread_cond_signal(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+}
+
+void ub_core_thread_put_progress(ub_core_thread *t, void *dst,
+                                 const void *src, size_t size) {
+    pthread_mutex_lock(&t->lock);
+    memcpy(dst, src, size);
+    t->progress_new = 1;
+    if (t->waiting)
+        pthread_cond_signal(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+}
+
+int ub_core_thread_take_progress(ub_core_thread *t, void *out,
+                                 const void *src, size_t size) {
+    pthread_mutex_lock(&t->lock);
+    int fresh = t->progress_new;
+    if (fresh)
+        memcpy(out, src, size);
+    t->progress_new = 0;
+    pthread_mutex_unlock(&t->lock);
+    return fresh;
+}
+
+/* A poll for ub_wait: a record, a progress snapshot or the end. */
+static int poll_record(void *ctx, int64_t slice_ns) {
+    ub_core_thread *t = ctx;
+    uint64_t deadline;
+    struct timespec ts = ub_cond_deadline(slice_ns, &deadline);
+    pthread_mutex_lock(&t->lock);
+    t->waiting = 1;
+    while (!t->head && !t->finished && !t->progress_new &&
+           ug_clock_ns() < deadline)
+        pthread_cond_timedwait(&t->cond, &t->lock, &ts);
+    t->waiting = 0;
+    int ready = t->head || t->finished || t->progress_new;
+    pthread_mutex_unlock(&t->lock);
+    return ready;
+}
+
+PyObject *ub_core_thread_next(ub_core_thread *t,
+                              PyObject *(*convert)(void *owner,
+                                                   ub_record *rec),
+                              void (*release)(ub_record *rec), void *owner) {
+    for (;;) {
+        pthread_mutex_lock(&t->lock);
+        ub_record *rec = t->head;
+        if (rec) {
+            if (!(t->head = rec->next))
+                t->tail = NULL;
+            t->queued--;
+        }
+        int finished = t->finished, rc = t->rc, progress = t->progress_new;
+        pthread_mutex_unlock(&t->lock);
+        if (rec) {
+            PyObject *obj = convert(owner, rec);
+            release(rec);
+            return obj;
+        }
+        if (finished) {
+            if (rc && rc != UG_ECANCELED)
+                return ub_raise(rc);
+            return NULL; /* StopIteration */
+        }
+        if (progress)
+            return Py_NewRef(Py_None); /* lets the caller draw progress */
+        if (ub_wait(poll_record, t, 0) < 0) {
+            Py_BEGIN_ALLOW_THREADS
+            ub_core_thread_stop(t);
+            Py_END_ALLOW_THREADS
+            return NULL;
+        }
+    }
+}
+
+void ub_core_thread_drop(ub_core_thread *t, void (*release)(ub_record *rec)) {
+    while (t->head) {
+        ub_record *next = t->head->next;
+        release(t->head);
+        t->head = next;
+    }
+    t->tail = NULL;
+    t->queued = 0;
 }
 
 void ub_core_thread_destroy(ub_core_thread *t) {

@@ -3,8 +3,8 @@
  * Creating a _Crawl compiles the options into a ug_crawl, adds the seeds
  * and starts a native thread that runs ug_crawl_run with the GIL never
  * held.  Each finished page is copied into a plain C record and appended
- * to a queue under a mutex (unbounded, so a slow consumer never stalls the
- * crawl).  Iterating the object pops records and turns them into
+ * to the thread's queue (ub_core_thread, core_thread.c: unbounded, so a
+ * slow consumer never stalls the crawl).  Iterating the object pops records and turns them into
  * ungil.Page tuples, waiting with the GIL released and interruptibly;
  * Ctrl-C (or close()) raises the crawl's cancel flag, and the thread stops
  * within about 100 ms.  graph() hands the finished crawl's link graph to
@@ -13,13 +13,12 @@
 #include "binding.h"
 
 #include <string.h>
-#include <time.h>
 
 #include "ungil/crawl.h"
 
 /* A page copied out of the crawl's callback. */
 typedef struct page_record {
-    struct page_record *next;
+    ub_record link;
     ug_crawl_page p; /* strings, links and counts below are owned copies */
 } page_record;
 
@@ -27,16 +26,14 @@ typedef struct {
     PyObject_HEAD
     ug_crawl *crawl;
     PyTypeObject *page_type; /* ungil.Page, a tuple subclass */
-    ub_core_thread thread; /* runs the crawl; its lock guards the rest */
-    page_record *head, *tail;
-    int waiting;      /* the consumer sleeps on thread.cond: signal it */
-    ug_crawl_progress progress;
-    int progress_new;
+    ub_core_thread thread; /* runs the crawl, queues the pages */
+    ug_crawl_progress progress; /* the latest snapshot, under thread.lock */
 } CrawlObject;
 
 static char *copy_str(const char *s) { return s ? strdup(s) : NULL; }
 
-static void record_free(page_record *rec) {
+static void record_free(ub_record *link) {
+    page_record *rec = (page_record *)link;
     free((char *)rec->p.url);
     free((char *)rec->p.final_url);
     free((char *)rec->p.title);
@@ -76,25 +73,12 @@ static void on_page(void *ctx, const ug_crawl_page *page) {
             break;
         }
     }
-    pthread_mutex_lock(&self->thread.lock);
-    if (self->tail)
-        self->tail->next = rec;
-    else
-        self->head = rec;
-    self->tail = rec;
-    if (self->waiting)
-        pthread_cond_signal(&self->thread.cond);
-    pthread_mutex_unlock(&self->thread.lock);
+    ub_core_thread_push(&self->thread, &rec->link);
 }
 
 static void on_progress(void *ctx, const ug_crawl_progress *p) {
     CrawlObject *self = ctx;
-    pthread_mutex_lock(&self->thread.lock);
-    self->progress = *p;
-    self->progress_new = 1;
-    if (self->waiting)
-        pthread_cond_signal(&self->thread.cond);
-    pthread_mutex_unlock(&self->thread.lock);
+    ub_core_thread_put_progress(&self->thread, &self->progress, p, sizeof *p);
 }
 
 static int run_crawl(void *ctx, const int *cancel) {
@@ -284,32 +268,13 @@ static void crawl_dealloc(CrawlObject *self) {
     Py_END_ALLOW_THREADS
     ug_crawl_free(self->crawl);
     Py_XDECREF(self->page_type);
-    while (self->head) {
-        page_record *next = self->head->next;
-        record_free(self->head);
-        self->head = next;
-    }
+    ub_core_thread_drop(&self->thread, record_free);
     ub_core_thread_destroy(&self->thread);
     tp->tp_free(self);
     Py_DECREF(tp);
 }
 
 /* ---- consuming -------------------------------------------------------- */
-
-static int poll_record(void *ctx, int64_t slice_ns) {
-    CrawlObject *self = ctx;
-    uint64_t deadline;
-    struct timespec ts = ub_cond_deadline(slice_ns, &deadline);
-    pthread_mutex_lock(&self->thread.lock);
-    self->waiting = 1;
-    while (!self->head && !self->thread.finished && !self->progress_new &&
-           ug_clock_ns() < deadline)
-        pthread_cond_timedwait(&self->thread.cond, &self->thread.lock, &ts);
-    self->waiting = 0;
-    int ready = self->head || self->thread.finished || self->progress_new;
-    pthread_mutex_unlock(&self->thread.lock);
-    return ready;
-}
 
 static PyObject *text(const char *s) {
     if (!s)
@@ -348,38 +313,13 @@ out:
     return page;
 }
 
+static PyObject *convert_record(void *owner, ub_record *rec) {
+    return to_page(owner, &((const page_record *)rec)->p);
+}
+
 static PyObject *crawl_next(CrawlObject *self) {
-    for (;;) {
-        pthread_mutex_lock(&self->thread.lock);
-        page_record *rec = self->head;
-        if (rec) {
-            self->head = rec->next;
-            if (!self->head)
-                self->tail = NULL;
-        }
-        int finished = self->thread.finished;
-        int rc = self->thread.rc;
-        pthread_mutex_unlock(&self->thread.lock);
-        if (rec) {
-            PyObject *page = to_page(self, &rec->p);
-            record_free(rec);
-            return page;
-        }
-        if (finished) {
-            if (rc && rc != UG_ECANCELED)
-                return ub_raise(rc);
-            return NULL; /* StopIteration */
-        }
-        int w = ub_wait(poll_record, self, 0);
-        if (w < 0) {
-            Py_BEGIN_ALLOW_THREADS
-            ub_core_thread_stop(&self->thread);
-            Py_END_ALLOW_THREADS
-            return NULL;
-        }
-        if (self->progress_new)
-            return Py_NewRef(Py_None); /* lets the caller draw progress */
-    }
+    return ub_core_thread_next(&self->thread, convert_record, record_free,
+                               self);
 }
 
 PyDoc_STRVAR(progress_doc,
@@ -388,12 +328,9 @@ PyDoc_STRVAR(progress_doc,
 "depth, bytes, elapsed) and mark it seen, or None if nothing changed.");
 
 static PyObject *crawl_progress(CrawlObject *self, PyObject *unused) {
-    pthread_mutex_lock(&self->thread.lock);
-    int fresh = self->progress_new;
-    ug_crawl_progress p = self->progress;
-    self->progress_new = 0;
-    pthread_mutex_unlock(&self->thread.lock);
-    if (!fresh)
+    ug_crawl_progress p;
+    if (!ub_core_thread_take_progress(&self->thread, &p, &self->progress,
+                                      sizeof p))
         Py_RETURN_NONE;
     return Py_BuildValue("(nnnnniKd)", (Py_ssize_t)p.pages,
                          (Py_ssize_t)p.failed, (Py_ssize_t)p.queued,

@@ -2,8 +2,9 @@
  *
  * Creating a _Download adds every request and starts a native thread that
  * runs ug_fetch_run with the GIL never held.  Each result is copied into a
- * plain C record (one allocation) and appended to a queue under a mutex
- * (unbounded, so a slow consumer never stalls the transfers).  Iterating
+ * plain C record (one allocation) and appended to the thread's queue
+ * (ub_core_thread, core_thread.c: unbounded, so a slow consumer never
+ * stalls the transfers).  Iterating
  * the object pops records and turns them into ungil.Result tuples, waiting
  * with the GIL released and interruptibly; Ctrl-C (or close()) raises the
  * engine's cancel flag, and the thread stops within about 100 ms.
@@ -17,10 +18,8 @@
  */
 #include "binding.h"
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
-#include <time.h>
 
 #include "ungil/fetch.h"
 
@@ -28,7 +27,7 @@
  * and its body in one allocation.  r.url is not copied (the consumer takes
  * it from the list of URLs), nor is r.final_url when it equals it. */
 typedef struct record {
-    struct record *next;
+    ub_record link;
     bool final_is_url; /* r.final_url was r.url */
     ug_fetch_result r;
 } record;
@@ -40,13 +39,8 @@ typedef struct {
     PyTypeObject *result_type; /* ungil.Result, a tuple subclass */
     PyObject *dest_prefix; /* dest with a trailing separator, or NULL */
     PyObject *urls;   /* the list of URL strings, by index */
-    size_t batch;     /* wake the consumer once this many records wait */
-    ub_core_thread thread; /* runs the engine; its lock guards the rest */
-    record *head, *tail;
-    size_t queued;    /* records in the queue */
-    int waiting;      /* the consumer sleeps on thread.cond: signal it */
-    ug_fetch_progress progress;
-    int progress_new;
+    ub_core_thread thread; /* runs the engine, queues the records */
+    ug_fetch_progress progress; /* the latest snapshot, under thread.lock */
     Py_ssize_t total;
 } DownloadObject;
 
@@ -74,7 +68,6 @@ static void on_done(void *ctx, const ug_fetch_result *res) {
     record *rec = malloc(sizeof *rec + body + lf + lp + lc + lm + 4);
     if (!rec)
         return; /* out of memory even for the record: the result is lost */
-    rec->next = NULL;
     rec->final_is_url = res->final_url && !final_url;
     rec->r = *res;
     char *at = (char *)(rec + 1);
@@ -88,27 +81,15 @@ static void on_done(void *ctx, const ug_fetch_result *res) {
     rec->r.path = pack(&at, res->path, lp);
     rec->r.content_type = pack(&at, res->content_type, lc);
     rec->r.message = pack(&at, res->message, lm);
-    pthread_mutex_lock(&self->thread.lock);
-    if (self->tail)
-        self->tail->next = rec;
-    else
-        self->head = rec;
-    self->tail = rec;
-    /* Otherwise the consumer finds it when it looks, or with the batch. */
-    if (++self->queued >= self->batch && self->waiting)
-        pthread_cond_signal(&self->thread.cond);
-    pthread_mutex_unlock(&self->thread.lock);
+    ub_core_thread_push(&self->thread, &rec->link);
 }
 
 static void on_progress(void *ctx, const ug_fetch_progress *p) {
     DownloadObject *self = ctx;
-    pthread_mutex_lock(&self->thread.lock);
-    self->progress = *p;
-    self->progress_new = 1;
-    if (self->waiting)
-        pthread_cond_signal(&self->thread.cond);
-    pthread_mutex_unlock(&self->thread.lock);
+    ub_core_thread_put_progress(&self->thread, &self->progress, p, sizeof *p);
 }
+
+static void free_record(ub_record *rec) { free(rec); }
 
 static int run_engine(void *ctx, const int *cancel) {
     return ug_fetch_run(((DownloadObject *)ctx)->fetch, cancel);
@@ -193,7 +174,7 @@ static PyObject *download_new(PyTypeObject *type, PyObject *args,
     unsigned long batch = 1;
     if (ub_opt_ulong(opts, "batch", 1ul << 20, &batch))
         goto fail;
-    self->batch = batch ? batch : 1;
+    self->thread.batch = batch;
     PyObject *result_type = PyDict_GetItemString(opts, "result_type");
     if (!result_type || !PyType_Check(result_type) ||
         !PyType_IsSubtype((PyTypeObject *)result_type, &PyTuple_Type)) {
@@ -270,11 +251,7 @@ static void download_dealloc(DownloadObject *self) {
     Py_XDECREF(self->trace_obj);
     Py_XDECREF(self->result_type);
     Py_XDECREF(self->dest_prefix);
-    while (self->head) {
-        record *next = self->head->next;
-        free(self->head);
-        self->head = next;
-    }
+    ub_core_thread_drop(&self->thread, free_record);
     Py_XDECREF(self->urls);
     ub_core_thread_destroy(&self->thread);
     tp->tp_free(self);
@@ -282,21 +259,6 @@ static void download_dealloc(DownloadObject *self) {
 }
 
 /* ---- consuming -------------------------------------------------------- */
-
-static int poll_record(void *ctx, int64_t slice_ns) {
-    DownloadObject *self = ctx;
-    uint64_t deadline;
-    struct timespec ts = ub_cond_deadline(slice_ns, &deadline);
-    pthread_mutex_lock(&self->thread.lock);
-    self->waiting = 1;
-    while (!self->head && !self->thread.finished && !self->progress_new &&
-           ug_clock_ns() < deadline)
-        pthread_cond_timedwait(&self->thread.cond, &self->thread.lock, &ts);
-    self->waiting = 0;
-    int ready = self->head || self->thread.finished || self->progress_new;
-    pthread_mutex_unlock(&self->thread.lock);
-    return ready;
-}
 
 /* A str from UTF-8 text, or None for NULL. */
 static PyObject *str_or_none(const char *s) {
@@ -361,39 +323,13 @@ static PyObject *to_result(DownloadObject *self, const record *rec) {
     return result;
 }
 
+static PyObject *convert_record(void *owner, ub_record *rec) {
+    return to_result(owner, (const record *)rec);
+}
+
 static PyObject *download_next(DownloadObject *self) {
-    for (;;) {
-        pthread_mutex_lock(&self->thread.lock);
-        record *rec = self->head;
-        if (rec) {
-            self->head = rec->next;
-            if (!self->head)
-                self->tail = NULL;
-            self->queued--;
-        }
-        int finished = self->thread.finished;
-        int rc = self->thread.rc;
-        pthread_mutex_unlock(&self->thread.lock);
-        if (rec) {
-            PyObject *result = to_result(self, rec);
-            free(rec);
-            return result;
-        }
-        if (finished) {
-            if (rc && rc != UG_ECANCELED)
-                return ub_raise(rc);
-            return NULL; /* StopIteration */
-        }
-        int w = ub_wait(poll_record, self, 0);
-        if (w < 0) {
-            Py_BEGIN_ALLOW_THREADS
-            ub_core_thread_stop(&self->thread);
-            Py_END_ALLOW_THREADS
-            return NULL;
-        }
-        if (self->progress_new)
-            return Py_NewRef(Py_None); /* lets the caller draw progress */
-    }
+    return ub_core_thread_next(&self->thread, convert_record, free_record,
+                               self);
 }
 
 PyDoc_STRVAR(progress_doc,
@@ -402,12 +338,9 @@ PyDoc_STRVAR(progress_doc,
 "elapsed) and mark it seen, or None if nothing changed since last time.");
 
 static PyObject *download_progress(DownloadObject *self, PyObject *unused) {
-    pthread_mutex_lock(&self->thread.lock);
-    int fresh = self->progress_new;
-    ug_fetch_progress p = self->progress;
-    self->progress_new = 0;
-    pthread_mutex_unlock(&self->thread.lock);
-    if (!fresh)
+    ug_fetch_progress p;
+    if (!ub_core_thread_take_progress(&self->thread, &p, &self->progress,
+                                      sizeof p))
         Py_RETURN_NONE;
     return Py_BuildValue("(nnnnKdd)", (Py_ssize_t)p.done, (Py_ssize_t)p.total,
                          (Py_ssize_t)p.failed, (Py_ssize_t)p.active,

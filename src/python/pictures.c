@@ -11,7 +11,6 @@
 #include "binding.h"
 
 #include <string.h>
-#include <time.h>
 
 #include "ungil/pictures.h"
 
