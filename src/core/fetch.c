@@ -17,8 +17,8 @@
  *
  * A finished attempt is classified once (classify()): success, a retryable
  * failure (connection errors, timeouts, truncated bodies, 5xx, 429), or a
- * final failure.  Retries go to a delay list with exponential backoff and
- * jitter, or the server's Retry-After, clamped.
+ * final failure.  Retries wait in a heap by due time: exponential backoff
+ * with jitter, or the server's Retry-After, clamped.
  *
  * Bodies stream through write_body(): the size cap (on decoded bytes), the
  * data callback, the SHA-256, then the ".part" file or the memory buffer.
