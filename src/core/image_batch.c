@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "image_codec.h"
 #include "ungil/error.h"
 
 struct batch {
@@ -228,11 +229,7 @@ static void process(struct batch *b, size_t i) {
 
     ug_encode_options eopts;
     ug_encode_options_init(&eopts);
-    eopts.format = o->format;
-    if (eopts.format == UG_FORMAT_AUTO) {
-        int by_name = ug_image_format_from_path(r->output);
-        eopts.format = by_name > 0 ? (ug_image_format)by_name : info.format;
-    }
+    eopts.format = ug__image_output_format(o->format, r->output, info.format);
     eopts.quality = o->quality;
     eopts.compress_level = o->compress_level;
     if (info.mode == UG_MODE_P || info.mode == UG_MODE_PA) {

@@ -139,6 +139,15 @@ int ug_image_format_from_path(const char *path) {
     return UG_EFORMAT;
 }
 
+ug_image_format ug__image_output_format(ug_image_format wanted,
+                                        const char *name,
+                                        ug_image_format input) {
+    if (wanted != UG_FORMAT_AUTO)
+        return wanted;
+    int by_name = name ? ug_image_format_from_path(name) : UG_EINVAL;
+    return by_name > 0 ? (ug_image_format)by_name : input;
+}
+
 int ug_image_format_detect(const void *data, size_t size) {
     static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     const unsigned char *p = data;

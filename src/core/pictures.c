@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "image_codec.h"
 #include "ungil/error.h"
 #include "ungil/path.h"
 #include "ungil/pool.h"
@@ -307,11 +308,8 @@ static int process(void *arg) {
     t0 = ug_clock_ns();
     ug_encode_options eopts;
     ug_encode_options_init(&eopts);
-    eopts.format = job->opts.format;
-    if (eopts.format == UG_FORMAT_AUTO) { /* as Pillow's save(path) does */
-        int by_name = it->name ? ug_image_format_from_path(it->name) : 0;
-        eopts.format = by_name > 0 ? (ug_image_format)by_name : info.format;
-    }
+    eopts.format =
+        ug__image_output_format(job->opts.format, it->name, info.format);
     eopts.quality = job->opts.jpeg_quality;
     r->format_out = eopts.format;
     rc = ug_image_encode(&dst, info.mode, &eopts, &out, &out_size);
