@@ -108,21 +108,21 @@ fetch_entry *fetch_fifo_pop(fetch_fifo *fifo) {
     return e;
 }
 
-void fetch_queue_push(fetch_queue *q, fetch_host *h, fetch_entry *e) {
+/* Puts `e` in the FIFO of its host `h`: last, or first with `first`. */
+static void join(fetch_queue *q, fetch_host *h, fetch_entry *e, bool first) {
     e->host = h;
-    fetch_fifo_push(&h->waiting, e);
+    if (first && h->waiting.head) {
+        e->next = h->waiting.head;
+        h->waiting.head = e;
+    } else {
+        fetch_fifo_push(&h->waiting, e);
+    }
     q->queued++;
     ring_add(q, h);
 }
 
-static void push_front(fetch_queue *q, fetch_host *h, fetch_entry *e) {
-    e->host = h;
-    e->next = h->waiting.head;
-    h->waiting.head = e;
-    if (!h->waiting.tail)
-        h->waiting.tail = e;
-    q->queued++;
-    ring_add(q, h);
+void fetch_queue_push(fetch_queue *q, fetch_host *h, fetch_entry *e) {
+    join(q, h, e, false);
 }
 
 fetch_entry *fetch_queue_take(fetch_queue *q) {
@@ -140,7 +140,7 @@ fetch_entry *fetch_queue_take(fetch_queue *q) {
 
 void fetch_queue_untake(fetch_queue *q, fetch_entry *e) {
     e->host->active--;
-    push_front(q, e->host, e);
+    join(q, e->host, e, true);
 }
 
 void fetch_queue_release(fetch_queue *q, fetch_host *h) {
@@ -199,7 +199,7 @@ static fetch_entry *heap_pop(fetch_queue *q) {
 uint64_t fetch_queue_release_due(fetch_queue *q, uint64_t now) {
     while (q->ndelayed && q->heap[0]->due_ns <= now) {
         fetch_entry *e = heap_pop(q);
-        push_front(q, e->host, e);
+        join(q, e->host, e, true);
     }
     return q->ndelayed ? q->heap[0]->due_ns : UINT64_MAX;
 }
