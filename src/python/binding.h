@@ -161,7 +161,8 @@ void ub_core_thread_stop(ub_core_thread *t);
 /* Joins the thread without cancelling the run. */
 void ub_core_thread_join(ub_core_thread *t);
 
-/* A poll for ub_wait (ctx: the ub_core_thread): 1 once the run returned. */
+/* A poll for ub_wait (ctx: the ub_core_thread): 1 once a record, a
+ * progress snapshot or the end of the run is there. */
 int ub_core_thread_poll(void *ctx, int64_t slice_ns);
 
 /* Run thread: queues `rec` for the consumer. */

@@ -45,18 +45,6 @@ void ub_core_thread_join(ub_core_thread *t) {
     t->joined = 1;
 }
 
-int ub_core_thread_poll(void *ctx, int64_t slice_ns) {
-    ub_core_thread *t = ctx;
-    uint64_t deadline;
-    struct timespec ts = ub_cond_deadline(slice_ns, &deadline);
-    pthread_mutex_lock(&t->lock);
-    while (!t->finished && ug_clock_ns() < deadline)
-        pthread_cond_timedwait(&t->cond, &t->lock, &ts);
-    int done = t->finished;
-    pthread_mutex_unlock(&t->lock);
-    return done;
-}
-
 void ub_core_thread_push(ub_core_thread *t, ub_record *rec) {
     rec->next = NULL;
     pthread_mutex_lock(&t->lock);
@@ -92,8 +80,7 @@ int ub_core_thread_take_progress(ub_core_thread *t, void *out,
     return fresh;
 }
 
-/* A poll for ub_wait: a record, a progress snapshot or the end. */
-static int poll_record(void *ctx, int64_t slice_ns) {
+int ub_core_thread_poll(void *ctx, int64_t slice_ns) {
     ub_core_thread *t = ctx;
     uint64_t deadline;
     struct timespec ts = ub_cond_deadline(slice_ns, &deadline);
@@ -134,7 +121,7 @@ PyObject *ub_core_thread_next(ub_core_thread *t,
         }
         if (progress)
             return Py_NewRef(Py_None); /* lets the caller draw progress */
-        if (ub_wait(poll_record, t, 0) < 0) {
+        if (ub_wait(ub_core_thread_poll, t, 0) < 0) {
             Py_BEGIN_ALLOW_THREADS
             ub_core_thread_stop(t);
             Py_END_ALLOW_THREADS

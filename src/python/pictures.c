@@ -183,6 +183,7 @@ static PyObject *pictures_wait(PicturesObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "|O:wait", &timeout) ||
         ub_deadline(timeout, &deadline) < 0)
         return NULL;
+    /* The job queues no records and no progress: ready means finished. */
     int w = ub_wait(ub_core_thread_poll, &self->thread, deadline);
     if (w < 0) {
         Py_BEGIN_ALLOW_THREADS
