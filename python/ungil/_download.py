@@ -5,7 +5,6 @@ src/core/fetch.c); this module shapes its results into Result objects and
 draws progress.  The GIL is never held by the transfers.
 """
 
-import operator
 import os
 import sys
 import time
@@ -125,9 +124,6 @@ def _make_bar(kind, total):
 
 _HEX = frozenset("0123456789abcdefABCDEF")
 
-# Result.index is field 0; a C key function, no Python call per result.
-_by_index = operator.itemgetter(0)
-
 
 def _as_list(values, what, n):
     if values is None:
@@ -149,42 +145,17 @@ def _check_digests(digests):
     return digests
 
 
-def download_iter(urls, dest=None, *, names=None, sha256=None,
-                  concurrency=64, per_host=8, threads=None, retries=3,
-                  timeout=None,
-                  connect_timeout=10.0, low_speed=(1, 30), max_bytes=None,
-                  max_redirects=10, backoff=0.2, backoff_max=10.0,
-                  retry_after_max=30, content_disposition=False,
-                  resume=False, user_agent=None, ca_file=None, trace=None,
-                  progress=False, _batch=1):
-    """Download `urls` concurrently; yield a Result per URL as each finishes.
-
-    dest: directory for the files (created if missing); None keeps bodies
-    in memory (Result.body).  names: a file name per URL (made safe), else
-    taken from the URL path, or with content_disposition=True from that
-    header.  sha256: an expected hex digest per URL (or None entries).
-    concurrency / per_host: transfers in flight, in all and per host.
-    threads: transfer loops, each on a native thread of its own with its
-    share of those caps (None: one per CPU); more than one pays when many
-    small bodies arrive faster than one core can write them.
-    retries: extra attempts on connection errors, timeouts, 5xx and 429,
-    with exponential backoff (backoff .. backoff_max seconds, jittered) or
-    the server's Retry-After (at most retry_after_max seconds).  timeout:
-    seconds for a whole attempt (None: no limit); connect_timeout;
-    low_speed=(bytes, seconds): abort a transfer slower than that.
-    max_bytes: cap on each decoded body.  resume: continue "<name>.part"
-    files left by an earlier run with a Range request.  ca_file: a PEM
-    bundle to trust instead of the system's.  trace: an ungil.Trace that
-    gets one bar per transfer (lanes "transfer N").  progress: True for a
-    progress bar (tqdm when installed), "plain" for a plain one.
-
-    Files appear under their final name only when complete and verified;
-    Ctrl-C stops every transfer within about a second and leaves no
-    final-named partial file.
-
-    (_batch, for download(): the engine wakes this thread once that many
-    results are waiting, or at the end, instead of for each one.)
-    """
+def _start(urls, dest=None, *, names=None, sha256=None,
+           concurrency=64, per_host=8, threads=None, retries=3, timeout=None,
+           connect_timeout=10.0, low_speed=(1, 30), max_bytes=None,
+           max_redirects=10, backoff=0.2, backoff_max=10.0,
+           retry_after_max=30, content_disposition=False, resume=False,
+           user_agent=None, ca_file=None, trace=None, progress=False,
+           _batch=1):
+    """Checks the options (documented on download_iter) and starts the
+    engine; returns the _Download and its progress bar, or None for none.
+    _batch: the engine wakes the consumer once that many results wait, or
+    at the end, instead of for each one."""
     urls = [os.fspath(u) if not isinstance(u, str) else u for u in urls]
     n = len(urls)
     if dest is not None:
@@ -214,7 +185,36 @@ def download_iter(urls, dest=None, *, names=None, sha256=None,
     job = _ungil._Download(urls, dest, _as_list(names, "names", n),
                            _check_digests(_as_list(sha256, "sha256", n)),
                            options)
-    bar = _make_bar(progress, n) if progress else None
+    return job, (_make_bar(progress, n) if progress else None)
+
+
+def download_iter(urls, dest=None, **options):
+    """Download `urls` concurrently; yield a Result per URL as each finishes.
+
+    dest: directory for the files (created if missing); None keeps bodies
+    in memory (Result.body).  names: a file name per URL (made safe), else
+    taken from the URL path, or with content_disposition=True from that
+    header.  sha256: an expected hex digest per URL (or None entries).
+    concurrency / per_host: transfers in flight, in all and per host.
+    threads: transfer loops, each on a native thread of its own with its
+    share of those caps (None: one per CPU); more than one pays when many
+    small bodies arrive faster than one core can write them.
+    retries: extra attempts on connection errors, timeouts, 5xx and 429,
+    with exponential backoff (backoff .. backoff_max seconds, jittered) or
+    the server's Retry-After (at most retry_after_max seconds).  timeout:
+    seconds for a whole attempt (None: no limit); connect_timeout;
+    low_speed=(bytes, seconds): abort a transfer slower than that.
+    max_bytes: cap on each decoded body.  resume: continue "<name>.part"
+    files left by an earlier run with a Range request.  ca_file: a PEM
+    bundle to trust instead of the system's.  trace: an ungil.Trace that
+    gets one bar per transfer (lanes "transfer N").  progress: True for a
+    progress bar (tqdm when installed), "plain" for a plain one.
+
+    Files appear under their final name only when complete and verified;
+    Ctrl-C stops every transfer within about a second and leaves no
+    final-named partial file.
+    """
+    job, bar = _start(urls, dest, **options)
     done = failed = nbytes = 0
     rate = 0.0
     try:
@@ -239,7 +239,7 @@ def download_iter(urls, dest=None, *, names=None, sha256=None,
 
 # download() takes its results in batches of this many: a thread switch
 # per batch instead of two per file, while it still turns them into Result
-# objects as the transfers go on.
+# objects as the transfers go on, straight into their place in the list.
 _RESULT_BATCH = 256
 
 
@@ -247,8 +247,23 @@ def download(urls, dest, **options):
     """Download `urls` into directory `dest`; return a Result per URL, in
     input order.  One failed URL never stops the others: check
     Result.ok / Result.error.  Options as for download_iter."""
-    results = list(download_iter(urls, dest, _batch=_RESULT_BATCH, **options))
-    results.sort(key=_by_index)
+    job, bar = _start(urls, dest, _batch=_RESULT_BATCH, **options)
+    results = [None] * job.total
+    rate = 0.0
+    try:
+        while not job.collect(results):  # the engine put each at its index
+            snapshot = job.progress()
+            if snapshot and bar:
+                done, _, failed, _, nbytes, rate, _ = snapshot
+                bar.update(done, failed, nbytes, rate)
+        if bar:
+            bar.update(len(results),
+                       sum(r.error is not None for r in results),
+                       sum(r.bytes for r in results), rate)
+    finally:
+        job.close()
+        if bar:
+            bar.close()
     return results
 
 

@@ -107,6 +107,10 @@ int ub_utf8_item(PyObject *item, const char *what, Py_ssize_t i,
  * result paths are joined to), or NULL with an exception. */
 PyObject *ub_dir_prefix(PyObject *dir);
 
+/* The str `prefix` (from ub_dir_prefix) followed by `name` (UTF-8): the
+ * path of a file the core wrote.  NULL with an exception on failure. */
+PyObject *ub_path_in(PyObject *prefix, const char *name);
+
 /* Initialises `cond` to time out on CLOCK_MONOTONIC (cond.c), the clock of
  * ug_clock_ns and of the binding's wait deadlines. */
 void ub_cond_init_monotonic(pthread_cond_t *cond);
@@ -187,6 +191,15 @@ PyObject *ub_core_thread_next(ub_core_thread *t,
                               PyObject *(*convert)(void *owner,
                                                    ub_record *rec),
                               void (*release)(ub_record *rec), void *owner);
+
+/* Takes every record of the run at once (GIL held), oldest first: each
+ * goes to store(owner, rec), which returns 0 or -1 with an exception set,
+ * and is then freed with release.  Returns 1 at the end of the run, 0 when
+ * a progress snapshot waits, or -1: store failed, the run's error is
+ * raised, or Ctrl-C, which stops the run.  Waits with the GIL released. */
+int ub_core_thread_collect(ub_core_thread *t,
+                           int (*store)(void *owner, ub_record *rec),
+                           void (*release)(ub_record *rec), void *owner);
 
 /* Frees the records never taken. */
 void ub_core_thread_drop(ub_core_thread *t, void (*release)(ub_record *rec));

@@ -3,6 +3,7 @@
  * behind _Download, _Crawl and _Pictures.  See binding.h. */
 #include "binding.h"
 
+#include <stdint.h>
 #include <string.h>
 
 void ub_core_thread_init(ub_core_thread *t) {
@@ -95,20 +96,46 @@ int ub_core_thread_poll(void *ctx, int64_t slice_ns) {
     return ready;
 }
 
+/* Takes up to `max` queued records, oldest first, as a list through
+ * ->next, with the run's state at that moment. */
+static ub_record *take(ub_core_thread *t, size_t max, int *finished, int *rc,
+                       int *progress) {
+    pthread_mutex_lock(&t->lock);
+    ub_record *first = t->head, *last = NULL;
+    for (size_t k = 0; k < max && t->head; k++) {
+        last = t->head;
+        t->head = last->next;
+        t->queued--;
+    }
+    if (last)
+        last->next = NULL;
+    if (!t->head)
+        t->tail = NULL;
+    *finished = t->finished;
+    *rc = t->rc;
+    *progress = t->progress_new;
+    pthread_mutex_unlock(&t->lock);
+    return last ? first : NULL;
+}
+
+/* Waits (GIL released, interruptibly) for a record, progress or the end;
+ * on Ctrl-C stops the run and returns -1 with the exception set. */
+static int wait_for_more(ub_core_thread *t) {
+    if (ub_wait(ub_core_thread_poll, t, 0) > 0)
+        return 0;
+    Py_BEGIN_ALLOW_THREADS
+    ub_core_thread_stop(t);
+    Py_END_ALLOW_THREADS
+    return -1;
+}
+
 PyObject *ub_core_thread_next(ub_core_thread *t,
                               PyObject *(*convert)(void *owner,
                                                    ub_record *rec),
                               void (*release)(ub_record *rec), void *owner) {
     for (;;) {
-        pthread_mutex_lock(&t->lock);
-        ub_record *rec = t->head;
-        if (rec) {
-            if (!(t->head = rec->next))
-                t->tail = NULL;
-            t->queued--;
-        }
-        int finished = t->finished, rc = t->rc, progress = t->progress_new;
-        pthread_mutex_unlock(&t->lock);
+        int finished, rc, progress;
+        ub_record *rec = take(t, 1, &finished, &rc, &progress);
         if (rec) {
             PyObject *obj = convert(owner, rec);
             release(rec);
@@ -121,12 +148,41 @@ PyObject *ub_core_thread_next(ub_core_thread *t,
         }
         if (progress)
             return Py_NewRef(Py_None); /* lets the caller draw progress */
-        if (ub_wait(ub_core_thread_poll, t, 0) < 0) {
-            Py_BEGIN_ALLOW_THREADS
-            ub_core_thread_stop(t);
-            Py_END_ALLOW_THREADS
+        if (wait_for_more(t) < 0)
             return NULL;
+    }
+}
+
+int ub_core_thread_collect(ub_core_thread *t,
+                           int (*store)(void *owner, ub_record *rec),
+                           void (*release)(ub_record *rec), void *owner) {
+    for (;;) {
+        int finished, rc, progress;
+        ub_record *rec = take(t, SIZE_MAX, &finished, &rc, &progress);
+        while (rec) {
+            ub_record *next = rec->next;
+            int failed = store(owner, rec);
+            release(rec);
+            rec = next;
+            if (failed) {
+                for (; rec; rec = next) {
+                    next = rec->next;
+                    release(rec);
+                }
+                return -1;
+            }
         }
+        if (finished) {
+            if (rc && rc != UG_ECANCELED) {
+                ub_raise(rc);
+                return -1;
+            }
+            return 1;
+        }
+        if (progress)
+            return 0;
+        if (wait_for_more(t) < 0)
+            return -1;
     }
 }
 

@@ -39,6 +39,7 @@ typedef struct {
     PyTypeObject *result_type; /* ungil.Result, a tuple subclass */
     PyObject *dest_prefix; /* dest with a trailing separator, or NULL */
     PyObject *urls;   /* the list of URL strings, by index */
+    PyObject *last_type; /* the last Content-Type made a str, or NULL */
     ub_core_thread thread; /* runs the engine, queues the records */
     ug_fetch_progress progress; /* the latest snapshot, under thread.lock */
     Py_ssize_t total;
@@ -253,6 +254,7 @@ static void download_dealloc(DownloadObject *self) {
     Py_XDECREF(self->dest_prefix);
     ub_core_thread_drop(&self->thread, free_record);
     Py_XDECREF(self->urls);
+    Py_XDECREF(self->last_type);
     ub_core_thread_destroy(&self->thread);
     tp->tp_free(self);
     Py_DECREF(tp);
@@ -265,22 +267,33 @@ static PyObject *str_or_none(const char *s) {
     return s ? PyUnicode_FromString(s) : Py_NewRef(Py_None);
 }
 
+/* The Content-Type as a str: the last one again when it repeats, as it
+ * does for most files of a batch, or None. */
+static PyObject *content_type(DownloadObject *self, const char *type) {
+    if (!type)
+        return Py_NewRef(Py_None);
+    const char *last = self->last_type ? PyUnicode_AsUTF8(self->last_type)
+                                       : NULL;
+    if (!last || strcmp(last, type)) {
+        PyObject *fresh = PyUnicode_FromString(type);
+        if (!fresh)
+            return NULL;
+        Py_XSETREF(self->last_type, fresh);
+    }
+    return Py_NewRef(self->last_type);
+}
+
 /* Builds the ungil.Result for `r`, filling the tuple subclass directly
  * (no Python code runs): the fields in declaration order, the URL taken
  * from the input list, the path joined to the destination directory. */
 static PyObject *to_result(DownloadObject *self, const record *rec) {
     const ug_fetch_result *r = &rec->r;
     PyObject *url = PyList_GET_ITEM(self->urls, (Py_ssize_t)r->index);
-    PyObject *path = NULL;
-    if (r->path && self->dest_prefix) {
-        PyObject *name = PyUnicode_FromString(r->path);
-        if (!name)
-            return NULL;
-        path = PyUnicode_Concat(self->dest_prefix, name);
-        Py_DECREF(name);
-    } else {
-        path = Py_NewRef(Py_None);
-    }
+    PyObject *path = r->path && self->dest_prefix
+                         ? ub_path_in(self->dest_prefix, r->path)
+                         : Py_NewRef(Py_None);
+    if (!path)
+        return NULL;
     PyObject *fields[] = {
         PyLong_FromSsize_t((Py_ssize_t)r->index),
         Py_NewRef(url),
@@ -293,7 +306,7 @@ static PyObject *to_result(DownloadObject *self, const record *rec) {
         r->body ? PyBytes_FromStringAndSize((const char *)r->body,
                                             (Py_ssize_t)r->bytes)
                 : Py_NewRef(Py_None),
-        str_or_none(r->content_type),
+        content_type(self, r->content_type),
         PyFloat_FromDouble(r->dns_s),
         PyFloat_FromDouble(r->connect_s),
         PyFloat_FromDouble(r->tls_s),
@@ -332,6 +345,47 @@ static PyObject *download_next(DownloadObject *self) {
                                self);
 }
 
+/* What collect() fills: the list, by index. */
+typedef struct {
+    DownloadObject *self;
+    PyObject *results;
+} collecting;
+
+/* collect()'s store: the Result goes to its index in the list. */
+static int store_record(void *owner, ub_record *rec) {
+    collecting *c = owner;
+    Py_ssize_t i = (Py_ssize_t)((const record *)rec)->r.index;
+    if (i >= PyList_GET_SIZE(c->results)) { /* shrunk while we waited */
+        PyErr_SetString(PyExc_IndexError, "the results list was shortened");
+        return -1;
+    }
+    PyObject *result = to_result(c->self, (const record *)rec);
+    if (!result)
+        return -1;
+    PyObject *old = PyList_GET_ITEM(c->results, i);
+    PyList_SET_ITEM(c->results, i, result);
+    Py_DECREF(old);
+    return 0;
+}
+
+PyDoc_STRVAR(collect_doc,
+"collect(results)\n--\n\n"
+"Put each result at its index in `results` (a list as long as the URLs)\n"
+"as it comes; return True at the end, or False when a progress snapshot\n"
+"is ready (call again after taking it).  Ctrl-C cancels the transfers.");
+
+static PyObject *download_collect(DownloadObject *self, PyObject *results) {
+    if (!PyList_CheckExact(results) || PyList_GET_SIZE(results) != self->total) {
+        PyErr_SetString(PyExc_TypeError,
+                        "collect() needs a list with one item per URL");
+        return NULL;
+    }
+    collecting c = {self, results};
+    int rc = ub_core_thread_collect(&self->thread, store_record, free_record,
+                                    &c);
+    return rc < 0 ? NULL : PyBool_FromLong(rc);
+}
+
 PyDoc_STRVAR(progress_doc,
 "progress()\n--\n\n"
 "The latest progress snapshot as (done, total, failed, active, bytes, rate,\n"
@@ -359,6 +413,7 @@ static PyObject *download_get_total(DownloadObject *self, void *closure) {
 }
 
 static PyMethodDef download_methods[] = {
+    {"collect", (PyCFunction)download_collect, METH_O, collect_doc},
     {"progress", (PyCFunction)download_progress, METH_NOARGS, progress_doc},
     {"close", (PyCFunction)download_close, METH_NOARGS,
      "close()\n--\n\nCancel every transfer and wait for the engine to stop."},

@@ -88,3 +88,25 @@ PyObject *ub_dir_prefix(PyObject *dir) {
     int slash = len && PyUnicode_READ_CHAR(dir, len - 1) == '/';
     return slash ? Py_NewRef(dir) : PyUnicode_FromFormat("%U/", dir);
 }
+
+PyObject *ub_path_in(PyObject *prefix, const char *name) {
+    size_t n = strlen(name);
+    int ascii = PyUnicode_IS_ASCII(prefix);
+    for (size_t i = 0; ascii && i < n; i++)
+        ascii = (unsigned char)name[i] < 128;
+    if (!ascii) {
+        PyObject *tail = PyUnicode_FromString(name);
+        PyObject *path = tail ? PyUnicode_Concat(prefix, tail) : NULL;
+        Py_XDECREF(tail);
+        return path;
+    }
+    /* The usual case, built in place: one object, no decoding. */
+    Py_ssize_t lp = PyUnicode_GET_LENGTH(prefix);
+    PyObject *path = PyUnicode_New(lp + (Py_ssize_t)n, 127);
+    if (path) {
+        memcpy(PyUnicode_1BYTE_DATA(path), PyUnicode_1BYTE_DATA(prefix),
+               (size_t)lp);
+        memcpy(PyUnicode_1BYTE_DATA(path) + lp, name, n);
+    }
+    return path;
+}

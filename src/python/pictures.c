@@ -208,8 +208,7 @@ static int check_joined(PicturesObject *self) {
 }
 
 static PyObject *to_tuple(PicturesObject *self, const ug_pictures_result *r) {
-    PyObject *path = r->name ? PyUnicode_FromFormat("%U%s", self->dest_prefix,
-                                                    r->name)
+    PyObject *path = r->name ? ub_path_in(self->dest_prefix, r->name)
                              : Py_NewRef(Py_None);
     PyObject *err = ub_error_name(r->error);
     PyObject *tuple = NULL;

@@ -167,6 +167,37 @@ def test_results_come_back_in_input_order(srv, tmp_path):
                  final_url=urls[i])
 
 
+def test_each_result_keeps_its_own_content_type(srv, tmp_path):
+    # Runs of one type and changes between them, one transfer at a time so
+    # that they finish in this order: the binding reuses the str of a type
+    # that repeats.
+    types = ["image/png", "image/png", "text/html; charset=utf-8",
+             "image/png", "application/json", "application/json"]
+    urls = []
+    for i, kind in enumerate(types):
+        srv.add_file(f"/typed/{i}", b"x" * i, content_type=kind)
+        urls.append(srv.url(f"/typed/{i}"))
+    results = ungil.download(urls, tmp_path, concurrency=1)
+    check_in_order(results, urls)
+    assert [r.content_type for r in results] == types
+
+
+def test_collect_wants_one_slot_per_url(srv, tmp_path):
+    job, bar = ungil._download._start([srv.url("/bytes/3")], tmp_path)
+    try:
+        with pytest.raises(TypeError):
+            job.collect([])
+        with pytest.raises(TypeError):
+            job.collect((None,))
+        results = [None]
+        while not job.collect(results):
+            pass
+        check_ok(results[0], srv.url("/bytes/3"), tmp_path, "3", payload(3))
+    finally:
+        job.close()
+    assert bar is None
+
+
 def test_download_iter_yields_in_completion_order(srv, tmp_path):
     slow, fast = srv.url("/delay/1.0/bytes/5"), srv.url("/bytes/6")
     started = time.monotonic()
