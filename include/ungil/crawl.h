@@ -125,6 +125,9 @@ typedef struct ug_crawl_options {
     unsigned connect_timeout_ms;   /* default 10000 */
     unsigned retries;              /* on 5xx/network errors, default 1 */
     unsigned max_redirects;        /* default 10 */
+    long dns_cache_s;              /* default -1: DNS answers kept for the
+                                    * whole crawl, as Scrapy's cache keeps
+                                    * them (ug_fetch_options.dns_cache_s) */
     uint64_t max_bytes;            /* body cap, default 10 MiB; 0 = none */
     unsigned max_query_variants;   /* per host+path, default 1000; 0 = none */
     const char *ca_file;

@@ -135,6 +135,18 @@ def _as_list(values, what, n):
     return values
 
 
+def _dns_cache_seconds(dns_cache):
+    """The engine's DNS cache lifetime for the dns_cache option: whole
+    seconds, or -1 for None (answers kept for the whole run)."""
+    if dns_cache is None:
+        return -1
+    if isinstance(dns_cache, bool) or not isinstance(dns_cache, (int, float)) \
+            or not dns_cache >= 0:
+        raise ValueError(f"dns_cache must be seconds (0 or more) or None, "
+                         f"not {dns_cache!r}")
+    return int(dns_cache)
+
+
 def _check_digests(digests):
     for i, digest in enumerate(digests or ()):
         if digest is not None and (not isinstance(digest, str)
@@ -150,8 +162,8 @@ def _start(urls, dest=None, *, names=None, sha256=None,
            connect_timeout=10.0, low_speed=(1, 30), max_bytes=None,
            max_redirects=10, backoff=0.2, backoff_max=10.0,
            retry_after_max=30, content_disposition=False, resume=False,
-           user_agent=None, ca_file=None, trace=None, progress=False,
-           _batch=1):
+           user_agent=None, ca_file=None, dns_cache=60, trace=None,
+           progress=False, _batch=1):
     """Checks the options (documented on download_iter) and starts the
     engine; returns the _Download and its progress bar, or None for none.
     _batch: the engine wakes the consumer once that many results wait, or
@@ -174,6 +186,7 @@ def _start(urls, dest=None, *, names=None, sha256=None,
         "content_disposition": int(bool(content_disposition)),
         "resume": int(bool(resume)), "user_agent": user_agent,
         "ca_file": os.fspath(ca_file) if ca_file is not None else None,
+        "dns_cache": _dns_cache_seconds(dns_cache),
         "trace": trace,
         "progress": int(bool(progress)),
         "batch": _batch,
@@ -206,7 +219,10 @@ def download_iter(urls, dest=None, **options):
     low_speed=(bytes, seconds): abort a transfer slower than that.
     max_bytes: cap on each decoded body.  resume: continue "<name>.part"
     files left by an earlier run with a Range request.  ca_file: a PEM
-    bundle to trust instead of the system's.  trace: an ungil.Trace that
+    bundle to trust instead of the system's.  dns_cache: seconds a DNS
+    answer is reused (default 60, libcurl's; None: for the whole run, which
+    saves libcurl's walk over its cache after every transfer when there
+    are thousands of hosts; 0: not at all).  trace: an ungil.Trace that
     gets one bar per transfer (lanes "transfer N").  progress: True for a
     progress bar (tqdm when installed), "plain" for a plain one.
 

@@ -53,6 +53,9 @@ int cli_parse_unsigned(const char *cmd, const char *opt, const char *s,
 int cli_parse_seconds(const char *cmd, const char *opt, const char *s,
                       bool allow_zero, unsigned *ms);
 
+/* --dns-cache: whole seconds, or "run" (-1: answers kept for the run). */
+int cli_parse_dns_cache(const char *cmd, const char *s, long *out);
+
 /* A byte size, at least 1. */
 int cli_parse_bytes(const char *cmd, const char *opt, const char *s,
                     uint64_t *out);

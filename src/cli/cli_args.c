@@ -45,6 +45,21 @@ int cli_parse_seconds(const char *cmd, const char *opt, const char *s,
     return 0;
 }
 
+int cli_parse_dns_cache(const char *cmd, const char *s, long *out) {
+    if (!strcasecmp(s, "run")) {
+        *out = -1;
+        return 0;
+    }
+    uint64_t v;
+    if (cli_parse_u64(s, &v) || v > 100000000) {
+        fprintf(stderr, "ungil %s: --dns-cache needs whole seconds or 'run', "
+                        "not '%s'\n", cmd, s);
+        return -1;
+    }
+    *out = (long)v;
+    return 0;
+}
+
 int cli_parse_bytes(const char *cmd, const char *opt, const char *s,
                     uint64_t *out) {
     if (cli_parse_u64(s, out) || !*out) {

@@ -3,8 +3,8 @@
  *   ungil crawl URL... [--max-pages N] [--depth D] [-j N] [--per-host N]
  *               [--scope host|prefix] [--include RE] [--exclude RE]
  *               [--no-robots] [--user-agent S] [--delay S] [--timeout S]
- *               [--max-size BYTES] [--html F] [--graphml F] [--json F]
- *               [--dot F] [--quiet]
+ *               [--max-size BYTES] [--dns-cache S|run] [--html F]
+ *               [--graphml F] [--json F] [--dot F] [--quiet]
  *
  * The crawl runs on the crawl engine (ungil/crawl.h).  On a terminal a
  * progress line shows pages, depth, queue and rate.  Without an output
@@ -44,8 +44,9 @@ static void usage(FILE *out) {
           "                   [--per-host N] [--scope host|prefix]\n"
           "                   [--include RE] [--exclude RE] [--no-robots]\n"
           "                   [--user-agent S] [--delay S] [--timeout S]\n"
-          "                   [--max-size BYTES] [--html F] [--graphml F]\n"
-          "                   [--json F] [--dot F] [--quiet]\n"
+          "                   [--max-size BYTES] [--dns-cache S|run]\n"
+          "                   [--html F] [--graphml F] [--json F] [--dot F]\n"
+          "                   [--quiet]\n"
           "\n"
           "Crawls breadth-first from URL and saves the link graph.  Without\n"
           "an output file, prints each page (status, depth, URL, title).\n"
@@ -64,6 +65,8 @@ static void usage(FILE *out) {
           "      --delay S       seconds between requests to one host (default 0)\n"
           "      --timeout S     seconds per transfer (default 30)\n"
           "      --max-size B    cut bodies at B bytes (default 10 MiB)\n"
+          "      --dns-cache S   seconds a DNS answer is reused (default run:\n"
+          "                      for the whole crawl)\n"
           "      --html F        write an interactive page (offline) to F\n"
           "      --graphml F     write GraphML (networkx, Gephi) to F\n"
           "      --json F        write JSON to F\n"
@@ -159,6 +162,7 @@ int cmd_crawl(int argc, char **argv) {
         {"delay", required_argument, NULL, 'D'},
         {"timeout", required_argument, NULL, 't'},
         {"max-size", required_argument, NULL, 'm'},
+        {"dns-cache", required_argument, NULL, 'N'},
         {"html", required_argument, NULL, 'h' + 256},
         {"graphml", required_argument, NULL, 'g'},
         {"json", required_argument, NULL, 'J'},
@@ -236,6 +240,10 @@ int cmd_crawl(int argc, char **argv) {
             break;
         case 'm':
             if (cli_parse_bytes("crawl", "--max-size", optarg, &o.max_bytes))
+                return CLI_USAGE;
+            break;
+        case 'N':
+            if (cli_parse_dns_cache("crawl", optarg, &o.dns_cache_s))
                 return CLI_USAGE;
             break;
         case 'h' + 256:

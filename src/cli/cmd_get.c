@@ -2,6 +2,7 @@
  *
  *   ungil get [URL...] [-i FILE|-] [-o DIR] [-j N] [--per-host N]
  *             [--threads N] [--retry N] [--timeout S] [--max-size BYTES]
+ *             [--dns-cache S|run]
  *             [--quiet]
  *
  * URLs come from the command line and from FILE (one per line; blank lines
@@ -36,7 +37,7 @@ struct get_state {
 static void usage(FILE *out) {
     fputs("usage: ungil get [URL...] [-i FILE|-] [-o DIR] [-j N] [--per-host N]\n"
           "                 [--threads N] [--retry N] [--timeout S]\n"
-          "                 [--max-size BYTES] [--quiet]\n"
+          "                 [--max-size BYTES] [--dns-cache S|run] [--quiet]\n"
           "\n"
           "Downloads every URL concurrently into DIR (default: the current\n"
           "directory).  Files appear under their final names only when complete.\n"
@@ -50,6 +51,8 @@ static void usage(FILE *out) {
           "      --retry N       extra attempts on transient errors (default 3)\n"
           "      --timeout S     seconds for a whole attempt (default: none)\n"
           "      --max-size B    refuse bodies over B bytes\n"
+          "      --dns-cache S   seconds a DNS answer is reused (default 60;\n"
+          "                      run: for the whole run)\n"
           "  -q, --quiet         no progress line and no summary (failures are\n"
           "                      still listed)\n"
           "  -h, --help          show this help\n",
@@ -115,6 +118,7 @@ int cmd_get(int argc, char **argv) {
         {"retry", required_argument, NULL, 'r'},
         {"timeout", required_argument, NULL, 't'},
         {"max-size", required_argument, NULL, 'm'},
+        {"dns-cache", required_argument, NULL, 'N'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -164,6 +168,10 @@ int cmd_get(int argc, char **argv) {
             break;
         case 'm':
             if (cli_parse_bytes("get", "--max-size", optarg, &o.max_bytes))
+                return CLI_USAGE;
+            break;
+        case 'N':
+            if (cli_parse_dns_cache("get", optarg, &o.dns_cache_s))
                 return CLI_USAGE;
             break;
         case 'q':

@@ -62,6 +62,7 @@ void ug_crawl_options_init(ug_crawl_options *o) {
     o->connect_timeout_ms = 10000;
     o->retries = 1;
     o->max_redirects = 10;
+    o->dns_cache_s = -1;
     o->max_bytes = 10u << 20;
     o->max_query_variants = 1000;
     o->progress_interval_ms = 200;
@@ -78,7 +79,7 @@ char *ug__crawl_strdup(const char *s, bool *failed) {
 
 int ug_crawl_new(const ug_crawl_options *opts, ug_crawl **out) {
     if (!opts || !out || !opts->concurrency || !opts->per_host ||
-        opts->max_depth < UG_CRAWL_ANY_DEPTH ||
+        opts->max_depth < UG_CRAWL_ANY_DEPTH || opts->dns_cache_s < -1 ||
         (opts->ncontent_types && !opts->content_types))
         return UG_EINVAL;
     *out = NULL;

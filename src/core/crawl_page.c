@@ -409,6 +409,7 @@ int ug__crawl_engine_new(ug_crawl *c) {
     fo.connect_timeout_ms = c->o.connect_timeout_ms;
     fo.max_bytes = c->o.max_bytes;
     fo.max_redirects = c->o.max_redirects;
+    fo.dns_cache_s = c->o.dns_cache_s;
     fo.user_agent = c->user_agent;
     fo.ca_file = c->ca_file;
     fo.drop_bodies = 1;

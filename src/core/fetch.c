@@ -176,6 +176,7 @@ void ug_fetch_options_init(ug_fetch_options *o) {
     o->low_speed_s = 30;
     o->max_redirects = 10;
     o->max_header_bytes = 64 * 1024;
+    o->dns_cache_s = 60;
     o->progress_interval_ms = 200;
     o->threads = 1;
 }
@@ -323,7 +324,7 @@ static size_t prepare(ug_fetch *f, size_t n) {
 /* ---- creating and freeing ---------------------------------------------- */
 
 int ug_fetch_new(const ug_fetch_options *opts, ug_fetch **out) {
-    if (!opts || !opts->on_done || !out)
+    if (!opts || !opts->on_done || !out || opts->dns_cache_s < -1)
         return UG_EINVAL;
     unsigned loops = fetch_loops_for(opts);
     if (loops <= 1)
@@ -714,6 +715,7 @@ static CURL *new_easy(ug_fetch *f) {
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)o->low_speed_bytes);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)o->low_speed_s);
+    curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, o->dns_cache_s);
     fetch_events_easy(&f->ev, e);
     return e;
 }

@@ -89,6 +89,9 @@ int ub_parse_kernel(PyObject *spec, ug_kernel *k);
 int ub_opt_ulong(PyObject *opts, const char *key, unsigned long max,
                  unsigned long *out);
 int ub_opt_uint(PyObject *opts, const char *key, unsigned max, unsigned *out);
+/* An int from `min` to `max`. */
+int ub_opt_long(PyObject *opts, const char *key, long min, long max,
+                long *out);
 /* Any int that fits in 64 bits unsigned. */
 int ub_opt_u64(PyObject *opts, const char *key, uint64_t *out);
 /* Seconds from 0 to 4e6 into milliseconds, at least 1 for any positive. */

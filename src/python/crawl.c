@@ -160,7 +160,8 @@ static int read_options(PyObject *opts, ug_crawl_options *o) {
             return -1;
         o->scope = (int)s;
     }
-    if (ub_opt_u64(opts, "max_bytes", &o->max_bytes))
+    if (ub_opt_u64(opts, "max_bytes", &o->max_bytes) ||
+        ub_opt_long(opts, "dns_cache", -1, LONG_MAX, &o->dns_cache_s))
         return -1;
     o->user_agent = ub_opt_str(opts, "user_agent");
     o->ca_file = ub_opt_str(opts, "ca_file");

@@ -119,7 +119,8 @@ static int read_options(PyObject *opts, ug_fetch_options *o) {
     if (ub_opt_uint(opts, "resume", UINT_MAX, &tmp))
         return -1;
     o->resume = tmp != 0;
-    if (ub_opt_u64(opts, "max_bytes", &o->max_bytes))
+    if (ub_opt_u64(opts, "max_bytes", &o->max_bytes) ||
+        ub_opt_long(opts, "dns_cache", -1, LONG_MAX, &o->dns_cache_s))
         return -1;
     PyObject *v = PyDict_GetItemString(opts, "max_header_bytes");
     if (v && v != Py_None) {

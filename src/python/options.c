@@ -35,6 +35,23 @@ int ub_opt_uint(PyObject *opts, const char *key, unsigned max,
     return 0;
 }
 
+int ub_opt_long(PyObject *opts, const char *key, long min, long max,
+                long *out) {
+    PyObject *v = PyDict_GetItemString(opts, key);
+    if (!v || v == Py_None)
+        return 0;
+    long x = PyLong_AsLong(v);
+    if (x == -1 && PyErr_Occurred())
+        return -1;
+    if (x < min || x > max) {
+        PyErr_Format(PyExc_ValueError, "%s must be from %ld to %ld", key, min,
+                     max);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
 int ub_opt_u64(PyObject *opts, const char *key, uint64_t *out) {
     PyObject *v = PyDict_GetItemString(opts, key);
     if (!v || v == Py_None)

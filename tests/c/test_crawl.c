@@ -196,6 +196,12 @@ static void patterns(void) {
     ug_crawl *c = NULL;
     CHECK_RC(ug_crawl_new(&o, &c), UG_EINVAL);
     CHECK_NULL(c);
+
+    ug_crawl_options_init(&o);
+    CHECK_INT(o.dns_cache_s, ==, -1); /* for the whole crawl */
+    o.dns_cache_s = -2;
+    CHECK_RC(ug_crawl_new(&o, &c), UG_EINVAL);
+    CHECK_NULL(c);
 }
 
 static void seeds_and_run_errors(void) {

@@ -884,6 +884,7 @@ static void test_options_and_new(void) {
     CHECK_UINT_EQ(o.max_redirects, 10);
     CHECK_UINT_EQ(o.max_header_bytes, 64 * 1024);
     CHECK_UINT_EQ(o.progress_interval_ms, 200);
+    CHECK_INT(o.dns_cache_s, ==, 60);
     CHECK_NULL(o.dest_dir);
     CHECK_NULL(o.on_done);
 
@@ -892,6 +893,9 @@ static void test_options_and_new(void) {
     CHECK_RC(ug_fetch_new(NULL, &f), UG_EINVAL);
     o.on_done = ignore_result;
     CHECK_RC(ug_fetch_new(&o, NULL), UG_EINVAL);
+    o.dns_cache_s = -2; /* -1 (for the whole run) is the lowest */
+    CHECK_RC(ug_fetch_new(&o, &f), UG_EINVAL);
+    o.dns_cache_s = 60;
     o.dest_dir = "/nonexistent/ungil-test-fetch";
     f = NULL;
     CHECK_RC(ug_fetch_new(&o, &f), UG_EINVAL);
