@@ -3,7 +3,7 @@
  * behind _Download, _Crawl and _Pictures.  See binding.h. */
 #include "binding.h"
 
-#include <stdint.h>
+#include <stdbool.h>
 #include <string.h>
 
 void ub_core_thread_init(ub_core_thread *t) {
@@ -96,26 +96,25 @@ int ub_core_thread_poll(void *ctx, int64_t slice_ns) {
     return ready;
 }
 
-/* Takes up to `max` queued records, oldest first, as a list through
- * ->next, with the run's state at that moment. */
-static ub_record *take(ub_core_thread *t, size_t max, int *finished, int *rc,
+/* Takes the oldest queued record (all of them when `all`), as a list
+ * through ->next, with the run's state at that moment. */
+static ub_record *take(ub_core_thread *t, bool all, int *finished, int *rc,
                        int *progress) {
     pthread_mutex_lock(&t->lock);
-    ub_record *first = t->head, *last = NULL;
-    for (size_t k = 0; k < max && t->head; k++) {
-        last = t->head;
-        t->head = last->next;
+    ub_record *first = t->head;
+    if (first && (all || !first->next)) {
+        t->head = t->tail = NULL;
+        t->queued = 0;
+    } else if (first) {
+        t->head = first->next;
+        first->next = NULL;
         t->queued--;
     }
-    if (last)
-        last->next = NULL;
-    if (!t->head)
-        t->tail = NULL;
     *finished = t->finished;
     *rc = t->rc;
     *progress = t->progress_new;
     pthread_mutex_unlock(&t->lock);
-    return last ? first : NULL;
+    return first;
 }
 
 /* Waits (GIL released, interruptibly) for a record, progress or the end;
@@ -135,7 +134,7 @@ PyObject *ub_core_thread_next(ub_core_thread *t,
                               void (*release)(ub_record *rec), void *owner) {
     for (;;) {
         int finished, rc, progress;
-        ub_record *rec = take(t, 1, &finished, &rc, &progress);
+        ub_record *rec = take(t, false, &finished, &rc, &progress);
         if (rec) {
             PyObject *obj = convert(owner, rec);
             release(rec);
@@ -158,7 +157,7 @@ int ub_core_thread_collect(ub_core_thread *t,
                            void (*release)(ub_record *rec), void *owner) {
     for (;;) {
         int finished, rc, progress;
-        ub_record *rec = take(t, SIZE_MAX, &finished, &rc, &progress);
+        ub_record *rec = take(t, true, &finished, &rc, &progress);
         while (rec) {
             ub_record *next = rec->next;
             int failed = store(owner, rec);
