@@ -98,6 +98,15 @@ typedef int (*ug_fetch_data_fn)(void *ctx, size_t index, void *user,
  * passed goes to the head of its host's queue, so a caller that admits
  * retries of requests it already let in is never stuck behind new ones. */
 typedef int (*ug_fetch_admit_fn)(void *ctx, size_t index, void *user);
+/* Asked on the engine's thread as the request `index` starts a transfer:
+ * returning 0 closes the transfer's connection when it ends (nothing of
+ * its host is to follow), non-zero keeps it for the next request to that
+ * host.  A connection closed this way leaves libcurl's connection cache
+ * whole; one left idle is evicted later, and libcurl 7.88 then keeps an
+ * empty entry for its host that every later eviction walks over (a
+ * quarter of the CPU of a crawl over thousands of hosts).  Used by the
+ * crawler, which knows what each host has left. */
+typedef int (*ug_fetch_reuse_fn)(void *ctx, size_t index, void *user);
 
 /* The head of one response, valid only during the callback. */
 typedef struct ug_fetch_response {
@@ -150,13 +159,15 @@ typedef struct ug_fetch_options {
     int drop_bodies;             /* memory mode: hand bodies to on_data
                                   * only, keep none (result body NULL) */
     ug_fetch_admit_fn admit;     /* NULL = always admit */
+    ug_fetch_reuse_fn reuse;     /* NULL = keep every connection */
     void *ctx;                   /* passed to the callbacks */
     uint32_t seed;               /* backoff jitter; 0 = from the clock */
     unsigned threads;            /* loops on their own threads, default 1:
                                   * the most, up to this, that divide both
                                   * concurrency and per_host evenly; one
-                                  * whenever admit, on_data or on_response
-                                  * is set or content_disposition is on */
+                                  * whenever admit, reuse, on_data or
+                                  * on_response is set or
+                                  * content_disposition is on */
 } ug_fetch_options;
 
 /* Fills `opts` with the defaults. */

@@ -363,6 +363,7 @@ static int finalise_level(ug_crawl *c) {
         else
             c->cur.entries[h->tail].next = (uint32_t)i;
         h->tail = (uint32_t)i;
+        h->queued++;
         c->queued++;
     }
     return 0;
@@ -394,6 +395,7 @@ uint64_t ug__crawl_dispatch(ug_crawl *c) {
             h->head = c->cur.entries[i].next;
             if (h->head == UG__NONE)
                 h->tail = UG__NONE;
+            h->queued--;
             c->queued--;
             struct job *j = ug__crawl_job_new(c, JOB_PAGE, (uint32_t)hi);
             long rc = j ? ug_fetch_add(c->fetch, ug__frontier_url(&c->cur, i),

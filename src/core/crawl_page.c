@@ -386,6 +386,25 @@ static void on_done(void *ctx, const ug_fetch_result *r) {
     ug__crawl_dispatch(c);
 }
 
+/* The engine asks as a request starts whether its connection is to be
+ * kept.  While every host met could have per_host connections open within
+ * the total cap, none is ever evicted: all are kept, for the next level
+ * too.  Beyond that, a page's is kept while its host has at least as many
+ * pages waiting as it has in flight (this one included); otherwise its
+ * host needs fewer connections from now on this level, and closing this
+ * one keeps libcurl's connection cache small (see ug_fetch_reuse_fn).  A
+ * robots.txt is followed by its host's pages. */
+static int reuse(void *ctx, size_t index, void *user) {
+    (void)index;
+    const ug_crawl *c = ctx;
+    const struct job *j = user;
+    if (j->kind == JOB_ROBOTS ||
+        (uint64_t)c->nhosts * c->o.per_host <= c->o.concurrency)
+        return 1;
+    const struct chost *h = &c->hosts[j->host];
+    return h->queued >= h->active;
+}
+
 /* Called once per turn of the engine's loop, after the turn's new
  * requests were handed to libcurl: runs the graph work of the pages that
  * finished in earlier turns (their successors are on the wire by now),
@@ -414,6 +433,7 @@ int ug__crawl_engine_new(ug_crawl *c) {
     fo.ca_file = c->ca_file;
     fo.drop_bodies = 1;
     fo.on_done = on_done;
+    fo.reuse = reuse;
     fo.on_data = on_data;
     fo.on_response = on_response;
     fo.on_progress = on_tick;

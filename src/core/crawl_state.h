@@ -28,6 +28,7 @@ struct chost {
     uint64_t delay_ns, next_start_ns;
     unsigned active;
     uint32_t head, tail;   /* queue of entries of the current level */
+    uint32_t queued;       /* entries in that queue */
 };
 
 enum job_kind { JOB_PAGE, JOB_ROBOTS };

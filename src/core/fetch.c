@@ -738,6 +738,10 @@ static void setup_easy(struct transfer *t) {
     curl_easy_setopt(e, CURLOPT_PIPEWAIT,
                      (long)!strncmp(t->req->host, "https:", 6));
     curl_easy_setopt(e, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)t->resume_from);
+    const ug_fetch_options *o = &t->f->opts;
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE,
+                     (long)(o->reuse &&
+                            !o->reuse(o->ctx, t->req->index, t->req->user)));
 }
 
 /* Frees what one attempt used, keeping the easy handle for reuse. */

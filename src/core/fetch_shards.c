@@ -54,7 +54,8 @@ struct fetch_shards {
 };
 
 unsigned fetch_loops_for(const ug_fetch_options *o) {
-    if (o->admit || o->on_data || o->on_response || o->content_disposition)
+    if (o->admit || o->reuse || o->on_data || o->on_response ||
+        o->content_disposition)
         return 1;
     unsigned concurrency = o->concurrency ? o->concurrency : 1;
     unsigned per_host = o->per_host ? o->per_host : concurrency;

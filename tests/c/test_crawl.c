@@ -376,9 +376,12 @@ static struct site *site_start(void) {
     return s;
 }
 
-static void site_stop(struct site *s) {
+/* Stops the site; returns how many connections it served (a thread
+ * each). */
+static size_t site_stop(struct site *s) {
     CHECK_INT_EQ(write(s->wake[1], "x", 1), 1);
     pthread_join(s->acceptor, NULL);
+    size_t connections = s->nthreads;
     for (size_t i = 0; i < s->nthreads; i++)
         pthread_join(s->threads[i], NULL);
     close(s->lfd);
@@ -386,6 +389,7 @@ static void site_stop(struct site *s) {
     close(s->wake[1]);
     pthread_mutex_destroy(&s->lock);
     free(s);
+    return connections;
 }
 
 static unsigned site_requests(struct site *s) {
@@ -483,6 +487,40 @@ out:
     site_stop(s);
 }
 
+/* Which connections a crawl keeps.  The site's "/" links to five more
+ * pages of its host, fetched one at a time (concurrency 1).  With
+ * per_host 1 every host met can have its connections within the total
+ * cap: one connection serves the crawl.  With per_host 2 it cannot, and
+ * a page's connection is closed once its host has fewer pages waiting
+ * than in flight: "/", alone in its level, closes its own, and the next
+ * level opens one that serves its five pages. */
+static void crawl_connections(void) {
+    for (unsigned per_host = 1; per_host <= 2; per_host++) {
+        struct site *s = site_start();
+        ug_crawl_options o;
+        ug_crawl_options_init(&o);
+        o.max_depth = 1;
+        o.concurrency = 1;
+        o.per_host = per_host;
+        o.robots = 0;
+        o.retries = 0;
+        struct pages_seen seen = {0};
+        o.on_page = count_page;
+        o.ctx = &seen;
+        ug_crawl *c = NULL;
+        char url[128];
+        if (CHECK_RC(ug_crawl_new(&o, &c), 0) &&
+            CHECK_RC(ug_crawl_add_seed(c, site_url(s, url, "/")), 0))
+            CHECK_RC(ug_crawl_run(c, NULL), 0);
+        ug_crawl_free(c);
+        unsigned requests = site_requests(s);
+        CHECK_UINT_EQ(site_stop(s), per_host);
+        /* / a b private c missing, and /c's redirect to /a. */
+        CHECK_UINT_EQ(seen.count, 6);
+        CHECK_UINT_EQ(requests, 7);
+    }
+}
+
 struct canceller {
     int *flag;
     struct site *site;
@@ -528,6 +566,7 @@ int main(int argc, char **argv) {
         CHECK_TEST(hash_spread),        CHECK_TEST(counts_bump),
         CHECK_TEST(frontier_reuse),     CHECK_TEST(scope_rules),
         CHECK_TEST(patterns),           CHECK_TEST(seeds_and_run_errors),
+        CHECK_TEST(crawl_connections),
         CHECK_TEST(crawl_small_site),   CHECK_TEST(crawl_cancel),
     };
     return check_main(argc, argv, tests, sizeof tests / sizeof *tests);

@@ -1228,6 +1228,45 @@ static void test_per_host_cap(void) {
     }
 }
 
+/* reuse(): every connection is kept but that of request 1. */
+static int keep_all_but_1(void *ctx, size_t index, void *user) {
+    (void)ctx;
+    (void)user;
+    return index != 1;
+}
+
+/* A transfer whose connection reuse() declines closes it when it ends:
+ * the next request to its host opens another.  Without the callback one
+ * connection serves every request, one after the other. */
+static void test_reuse_declined(void) {
+    for (int declining = 0; declining < 2; declining++) {
+        struct server *srv = server_start();
+        if (!srv)
+            return;
+        struct results rs = {0};
+        ug_fetch_options o;
+        test_options(&o);
+        o.concurrency = 1;
+        o.reuse = declining ? keep_all_but_1 : NULL;
+        ug_fetch *f = new_fetch(&o, &rs);
+        if (!f) {
+            server_stop(srv);
+            return;
+        }
+        for (long i = 0; i < 4; i++)
+            add_path(f, srv, "/bytes/100", NULL, NULL, i);
+        CHECK_RC(ug_fetch_run(f, NULL), 0);
+        ug_fetch_free(f);
+        for (size_t i = 0; i < 4; i++)
+            check_bytes_outcome(outcome(&rs, i), 100);
+        struct server_counts sc = server_counts(srv);
+        CHECK_UINT_EQ(sc.requests, 4);
+        CHECK_UINT_EQ(sc.connections, declining ? 2 : 1);
+        server_stop(srv);
+        results_free(&rs);
+    }
+}
+
 /* Transfers to one host start together, up to per_host, from the first
  * batch on.  (libcurl's PIPEWAIT once held all but the first back until
  * the first finished, on http:// where no HTTP/2 can ever come.) */
@@ -2334,6 +2373,7 @@ int main(int argc, char **argv) {
         CHECK_TEST(test_cancel),
         CHECK_TEST(test_add_from_on_done),
         CHECK_TEST(test_admit),
+        CHECK_TEST(test_reuse_declined),
         CHECK_TEST(test_admit_retry_first),
         CHECK_TEST(test_trace),
         CHECK_TEST(test_sha256),
