@@ -143,7 +143,7 @@ typedef struct ug_fetch_options {
                                   * 0 not at all.  libcurl walks its whole
                                   * DNS cache after every transfer to expire
                                   * answers, which -1 skips: with thousands
-                                  * of hosts that walk is a tenth of the CPU */
+                                  * of hosts that walk is a fifth of the CPU */
     const char *dest_dir;        /* NULL = keep bodies in memory */
     int content_disposition;     /* take names from the header (opt-in) */
     int resume;                  /* continue a "<name>.part" with Range */
@@ -174,8 +174,9 @@ typedef struct ug_fetch_options {
 void ug_fetch_options_init(ug_fetch_options *opts);
 
 /* Creates an engine.  Copies what it needs from `opts` (dest_dir,
- * user_agent and ca_file included).  Returns 0, UG_EINVAL (no on_done, a dns_cache_s below -1, or a dest_dir
- * that cannot be opened as a directory), UG_ENOMEM or UG_EIO. */
+ * user_agent and ca_file included).  Returns 0, UG_EINVAL (no on_done, a
+ * dns_cache_s below -1, or a dest_dir that cannot be opened as a
+ * directory), UG_ENOMEM or UG_EIO. */
 int ug_fetch_new(const ug_fetch_options *opts, ug_fetch **out);
 
 /* Frees the engine; requests never run are dropped without results.  NULL

@@ -2,8 +2,7 @@
  *
  *   ungil get [URL...] [-i FILE|-] [-o DIR] [-j N] [--per-host N]
  *             [--threads N] [--retry N] [--timeout S] [--max-size BYTES]
- *             [--dns-cache S|run]
- *             [--quiet]
+ *             [--dns-cache S|run] [--quiet]
  *
  * URLs come from the command line and from FILE (one per line; blank lines
  * and lines starting with '#' are skipped; "-" reads standard input).  All
