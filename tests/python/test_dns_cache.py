@@ -2,8 +2,9 @@
 `ungil crawl`: how long the engine reuses a DNS answer, checked against a
 name whose address changes in the middle of a run.
 
-Each run is a child process in a mount namespace of its own (unshare -m)
-whose /etc/hosts is a file of the test's, so the test moves the name without
+Each run is a child process in a mount namespace of its own (unshare -m,
+which needs root, as the tests have on this machine and in .ci/run) whose
+/etc/hosts is a file of the test's, so the test moves the name without
 touching the machine's.  The first URL resolves the name to 127.0.0.1 (the
 fixture server) and waits a second for its response; once the server has
 that request, the test points the name at 127.0.0.2, where nothing listens.
