@@ -104,8 +104,12 @@ typedef int (*ug_fetch_admit_fn)(void *ctx, size_t index, void *user);
  * host.  A connection closed this way leaves libcurl's connection cache
  * whole; one left idle is evicted later, and libcurl 7.88 then keeps an
  * empty entry for its host that every later eviction walks over (a
- * quarter of the CPU of a crawl over thousands of hosts).  Used by the
- * crawler, which knows what each host has left. */
+ * quarter of the CPU of a crawl over thousands of hosts).  Without it,
+ * the engine keeps every connection while each URL authority (scheme,
+ * host and port as written) added so far could have per_host of them
+ * open within the concurrency cap, and past that keeps one only while
+ * its authority has requests yet to start.  The crawler, which adds its
+ * URLs level by level, sets its own. */
 typedef int (*ug_fetch_reuse_fn)(void *ctx, size_t index, void *user);
 
 /* The head of one response, valid only during the callback. */
@@ -159,7 +163,7 @@ typedef struct ug_fetch_options {
     int drop_bodies;             /* memory mode: hand bodies to on_data
                                   * only, keep none (result body NULL) */
     ug_fetch_admit_fn admit;     /* NULL = always admit */
-    ug_fetch_reuse_fn reuse;     /* NULL = keep every connection */
+    ug_fetch_reuse_fn reuse;     /* NULL = the engine's rule (above) */
     void *ctx;                   /* passed to the callbacks */
     uint32_t seed;               /* backoff jitter; 0 = from the clock */
     unsigned threads;            /* loops on their own threads, default 1:

@@ -13,7 +13,9 @@
  * next ones at once, and only then wait (at most 100 ms, so cancellation
  * and retries due are noticed).  Easy handles are recycled with their
  * shared options set once; connections, DNS answers and TLS sessions stay
- * in the multi handle's caches.
+ * in the multi handle's caches.  A connection stays open after its
+ * transfer by keep_connection()'s rule, which counts the requests each URL
+ * authority has yet to start from the moment they are added.
  *
  * A finished attempt is classified once (classify()): success, a retryable
  * failure (connection errors, timeouts, truncated bodies, 5xx, 429), or a
@@ -65,6 +67,7 @@ struct request {
     CURLU *uh;    /* the parsed URL, handed to libcurl */
     char *name;   /* safe file name (file mode), NULL until claimed */
     char *host;   /* "scheme://host:port" key, NULL for a bad URL */
+    uint64_t authority; /* fetch_authority_of(url), counted in authorities */
     void *user;
     size_t index;
     unsigned attempts;
@@ -116,6 +119,7 @@ struct ug_fetch {
     fetch_queue queue;      /* parsed requests waiting, and retries */
     fetch_fifo unparsed;    /* added, URL not yet parsed (through q) */
     struct request *bad;    /* requests failing before any transfer */
+    fetch_authorities authorities; /* requests yet to start, per authority */
 
     struct transfer *slots; /* `concurrency` of them */
     CURL **spare;           /* recycled easy handles */
@@ -287,6 +291,12 @@ long ug_fetch_add(ug_fetch *f, const char *url, const char *name,
             r->url_message = "no file name could be made for this URL";
         }
     }
+    if (!r->url_error &&
+        fetch_authorities_add(&f->authorities,
+                              r->authority = fetch_authority_of(r->url))) {
+        r->url_error = UG_ENOMEM;
+        r->url_message = "out of memory";
+    }
     f->reqs[f->nreqs++] = r;
     if (r->url_error) {
         r->next = f->bad;
@@ -314,6 +324,7 @@ static size_t prepare(ug_fetch *f, size_t n) {
         if (h) {
             fetch_queue_push(&f->queue, h, &r->q);
         } else {
+            fetch_authorities_take(&f->authorities, r->authority);
             r->next = f->bad;
             f->bad = r;
         }
@@ -507,6 +518,7 @@ void ug_fetch_free(ug_fetch *f) {
     for (size_t i = 0; i < f->nreqs; i++)
         request_free(f->reqs[i]);
     fetch_queue_free(&f->queue);
+    fetch_authorities_free(&f->authorities);
     if (f->dirfd >= 0)
         close(f->dirfd);
     if (f->own_names)
@@ -720,8 +732,25 @@ static CURL *new_easy(ug_fetch *f) {
     return e;
 }
 
+/* Whether the connection of the transfer of `r` starting now stays open
+ * when it ends: the reuse callback says, or else the engine's rule.  That
+ * keeps every connection while each authority met could have per_host of
+ * them open within the total cap (libcurl evicts an idle connection only
+ * to open one past that cap); past that, it keeps one only while its
+ * authority has requests yet to start (`others`).  libcurl 7.88 leaves an
+ * empty entry behind for each host whose idle connection it evicts, and
+ * walks all of them on every later eviction and curl_multi_remove_handle;
+ * a connection closed as its transfer ends leaves nothing behind. */
+static bool keep_connection(ug_fetch *f, struct request *r, uint32_t others) {
+    const ug_fetch_options *o = &f->opts;
+    if (o->reuse)
+        return o->reuse(o->ctx, r->index, r->user);
+    return others ||
+           f->authorities.distinct * o->per_host <= o->concurrency;
+}
+
 /* The options that change from one transfer to the next. */
-static void setup_easy(struct transfer *t) {
+static void setup_easy(struct transfer *t, bool keep) {
     CURL *e = t->easy;
     /* libcurl connects by the parse (CURLOPT_CURLU takes precedence), and
      * takes the string, the same URL, as the effective URL instead of
@@ -738,10 +767,7 @@ static void setup_easy(struct transfer *t) {
     curl_easy_setopt(e, CURLOPT_PIPEWAIT,
                      (long)!strncmp(t->req->host, "https:", 6));
     curl_easy_setopt(e, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)t->resume_from);
-    const ug_fetch_options *o = &t->f->opts;
-    curl_easy_setopt(e, CURLOPT_FORBID_REUSE,
-                     (long)(o->reuse &&
-                            !o->reuse(o->ctx, t->req->index, t->req->user)));
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, (long)!keep);
 }
 
 /* Frees what one attempt used, keeping the easy handle for reuse. */
@@ -769,6 +795,7 @@ static void start(ug_fetch *f, struct transfer *t, struct request *r) {
     *t = (struct transfer){.f = f, .req = r, .fd = -1, .content_length = -1,
                            .slot = (unsigned)(t - f->slots)};
     r->attempts++;
+    uint32_t others = fetch_authorities_take(&f->authorities, r->authority);
     int rc = UG_ENOMEM;
     const char *why = "out of memory";
     t->easy = f->nspare ? f->spare[--f->nspare] : new_easy(f);
@@ -787,7 +814,7 @@ static void start(ug_fetch *f, struct transfer *t, struct request *r) {
         }
         t->bytes = t->resume_from;
     }
-    setup_easy(t);
+    setup_easy(t, keep_connection(f, r, others));
     if (curl_multi_add_handle(f->multi, t->easy) != CURLM_OK)
         goto fail;
     t->start_ns = ug_clock_ns();
@@ -1061,6 +1088,8 @@ static void finish(ug_fetch *f, struct transfer *t, CURLcode cc) {
         error = UG_ENOMEM;
         message = "out of memory";
     }
+    if (v == RESTART || v == RETRY) /* counted before: cannot fail */
+        fetch_authorities_add(&f->authorities, r->authority);
     if (v == DONE) {
         report(f, r, t, 0, NULL, f->dirfd >= 0 ? r->name : NULL);
     } else if (v == FAIL) {

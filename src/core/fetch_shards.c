@@ -16,8 +16,8 @@
  * their threads and the shared name set.
  */
 #include "fetch_internal.h"
+#include "fetch_queue.h"
 
-#include <ctype.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -26,7 +26,7 @@
 #include "ungil/error.h"
 #include "ungil/fetch.h"
 
-/* Hosts are told apart by a hash of the URL's authority into this many
+/* Hosts are told apart by fetch_authority_of (fetch_queue.h) into this many
  * buckets: two hosts sharing a bucket are dealt out together, which only
  * evens out the loops a little less well. */
 enum { HOST_BUCKETS = 256 };
@@ -149,22 +149,11 @@ void fetch_shards_free(fetch_shards *s) {
     free(s);
 }
 
-/* The bucket of the URL's host: a hash of what follows "://" up to the
- * path, without case.  Only for dealing requests out evenly. */
-static unsigned host_bucket(const char *url) {
-    const char *p = url ? strstr(url, "://") : NULL;
-    p = p ? p + 3 : url ? url : "";
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (; *p && *p != '/' && *p != '?' && *p != '#'; p++)
-        h = (h ^ (uint32_t)tolower((unsigned char)*p)) * 16777619u;
-    return h % HOST_BUCKETS;
-}
-
 long fetch_shards_add(fetch_shards *s, const char *url, const char *name,
                       const char *sha256, void *user) {
     if (s->running)
         return UG_EINVAL; /* a loop's thread may be inside its engine */
-    unsigned bucket = host_bucket(url);
+    unsigned bucket = (unsigned)(fetch_authority_of(url) % HOST_BUCKETS);
     struct loop *l = &s->loops[s->dealt[bucket] % s->count];
     size_t *index = fetch_reserve(l->index, l->nindex, &l->index_cap,
                                   sizeof *index);

@@ -125,6 +125,7 @@ struct server {
     size_t nthreads, threads_cap;
     unsigned active, max_active; /* requests in flight, and the most seen */
     unsigned requests, connections;
+    unsigned open;           /* connections the client has not closed */
     struct path_stat paths[MAX_PATHS];
     size_t npaths;
 };
@@ -480,6 +481,9 @@ static void *serve_conn(void *arg) {
     }
     if (c->fd >= 0)
         close(c->fd);
+    pthread_mutex_lock(&c->srv->lock);
+    c->srv->open--;
+    pthread_mutex_unlock(&c->srv->lock);
     free(c);
     return NULL;
 }
@@ -518,6 +522,7 @@ static void *accept_loop(void *arg) {
         if (started) {
             s->nthreads++;
             s->connections++;
+            s->open++;
         }
         pthread_mutex_unlock(&s->lock);
         if (!started) {
@@ -587,6 +592,21 @@ static struct server_counts server_counts(struct server *s) {
                               s->connections};
     pthread_mutex_unlock(&s->lock);
     return n;
+}
+
+/* Waits up to 5 s for the server to hold `want` connections open; returns
+ * how many it holds then. */
+static unsigned server_open(struct server *s, unsigned want) {
+    unsigned open = 0;
+    for (int i = 0; i < 500; i++) {
+        pthread_mutex_lock(&s->lock);
+        open = s->open;
+        pthread_mutex_unlock(&s->lock);
+        if (open == want)
+            break;
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+    }
+    return open;
 }
 
 /* How often `target` was requested; its last Range header into `range`
@@ -1265,6 +1285,131 @@ static void test_reuse_declined(void) {
         server_stop(srv);
         results_free(&rs);
     }
+}
+
+static int keep_all(void *ctx, size_t index, void *user) {
+    (void)ctx;
+    (void)index;
+    (void)user;
+    return 1;
+}
+
+/* Runs an engine (concurrency 2, per_host 1, reuse callback `reuse`) on
+ * the test server's paths[i] under hosts[i], in order, and checks that
+ * each gave 100 bytes; returns the engine, run but not freed (freeing it
+ * closes the connections it kept), or NULL after a failed check.  Names
+ * under .localhost reach the loopback: libcurl resolves them itself. */
+static ug_fetch *run_on_hosts(struct server *srv, struct results *rs,
+                              const char *const *hosts,
+                              const char *const *paths, size_t n,
+                              ug_fetch_reuse_fn reuse) {
+    ug_fetch_options o;
+    test_options(&o);
+    o.concurrency = 2;
+    o.per_host = 1;
+    o.reuse = reuse;
+    ug_fetch *f = new_fetch(&o, rs);
+    if (!f)
+        return NULL;
+    char url[256];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(url, sizeof url, "http://%s:%u%s", hosts[i], srv->port,
+                 paths[i]);
+        CHECK_INT_EQ(ug_fetch_add(f, url, NULL, NULL, NULL), (long)i);
+    }
+    bool ok = CHECK_RC(ug_fetch_run(f, NULL), 0);
+    for (size_t i = 0; i < n; i++)
+        ok = check_bytes_outcome(outcome(rs, i), 100) && ok;
+    if (!ok) {
+        ug_fetch_free(f);
+        return NULL;
+    }
+    return f;
+}
+
+/* Without a reuse callback, once the authorities met could not all keep
+ * per_host connections within the total cap, the engine keeps a
+ * connection only while its authority has requests yet to start.  Three
+ * authorities here, and the first 127.0.0.1 request is slow: it keeps its
+ * connection for the last request, which reuses it, while the two others
+ * close theirs.  Nothing is left open after the run.  Keeping every
+ * connection leaves some open, for libcurl to evict later. */
+static void test_reuse_rule(void) {
+    const char *hosts[] = {"127.0.0.1", "localhost", "a.localhost",
+                           "127.0.0.1"};
+    const char *paths[] = {"/slow/400", "/bytes/100", "/bytes/100",
+                           "/bytes/100"};
+    for (int keeping = 0; keeping < 2; keeping++) {
+        struct server *srv = server_start();
+        if (!srv)
+            return;
+        struct results rs = {0};
+        ug_fetch *f = run_on_hosts(srv, &rs, hosts, paths, 4,
+                                   keeping ? keep_all : NULL);
+        if (f) {
+            CHECK_UINT_EQ(server_counts(srv).connections, 3);
+            if (keeping)
+                CHECK_UINT(server_open(srv, 2), >, 0);
+            else
+                CHECK_UINT_EQ(server_open(srv, 0), 0);
+            ug_fetch_free(f);
+        }
+        server_stop(srv);
+        results_free(&rs);
+    }
+    /* Two authorities fit (2 x per_host 1 within concurrency 2): both
+     * connections stay open though nothing is left to fetch. */
+    struct server *srv = server_start();
+    if (!srv)
+        return;
+    struct results rs = {0};
+    const char *two[] = {"127.0.0.1", "localhost", "127.0.0.1"};
+    const char *fast[] = {"/bytes/100", "/bytes/100", "/bytes/100"};
+    ug_fetch *f = run_on_hosts(srv, &rs, two, fast, 3, NULL);
+    if (f) {
+        CHECK_UINT_EQ(server_counts(srv).connections, 2);
+        CHECK_UINT_EQ(server_open(srv, 2), 2);
+        ug_fetch_free(f);
+    }
+    server_stop(srv);
+    results_free(&rs);
+}
+
+/* Adds one more /bytes/100 after the first result (extra: the server). */
+static void add_one_more(struct results *rs, const ug_fetch_result *r) {
+    char buf[256];
+    if (r->index == 0)
+        CHECK_INT_EQ(ug_fetch_add(rs->fetch, url_of(rs->extra, buf,
+                                                     "/bytes/100"),
+                                  NULL, NULL, NULL),
+                     1);
+}
+
+/* While every authority met fits in the cache, a connection stays open
+ * even when nothing of its authority waits yet: a request added after
+ * the first one finished still finds it. */
+static void test_reuse_rule_keeps_what_fits(void) {
+    struct server *srv = server_start();
+    if (!srv)
+        return;
+    struct results rs = {.then = add_one_more, .extra = srv};
+    ug_fetch_options o;
+    test_options(&o);
+    o.concurrency = 1;
+    o.per_host = 1;
+    ug_fetch *f = new_fetch(&o, &rs);
+    if (f) {
+        add_path(f, srv, "/bytes/100", NULL, NULL, 0);
+        CHECK_RC(ug_fetch_run(f, NULL), 0);
+        ug_fetch_free(f);
+        check_bytes_outcome(outcome(&rs, 0), 100);
+        check_bytes_outcome(outcome(&rs, 1), 100);
+        struct server_counts sc = server_counts(srv);
+        CHECK_UINT_EQ(sc.requests, 2);
+        CHECK_UINT_EQ(sc.connections, 1);
+    }
+    server_stop(srv);
+    results_free(&rs);
 }
 
 /* Transfers to one host start together, up to per_host, from the first
@@ -2374,6 +2519,8 @@ int main(int argc, char **argv) {
         CHECK_TEST(test_add_from_on_done),
         CHECK_TEST(test_admit),
         CHECK_TEST(test_reuse_declined),
+        CHECK_TEST(test_reuse_rule),
+        CHECK_TEST(test_reuse_rule_keeps_what_fits),
         CHECK_TEST(test_admit_retry_first),
         CHECK_TEST(test_trace),
         CHECK_TEST(test_sha256),
