@@ -40,16 +40,6 @@ size_t ug__seen_count(const ug__seen *s);
 /* Bytes of memory the set holds (table and header). */
 size_t ug__seen_bytes(const ug__seen *s);
 
-/* ---- counts per key ---------------------------------------------------- */
-
-typedef struct ug__counts ug__counts;
-
-int ug__counts_new(ug__counts **out);
-void ug__counts_free(ug__counts *c);
-/* Adds one to the count of `key` and returns the new count (>= 1), or 0
- * when memory runs out. */
-uint32_t ug__counts_bump(ug__counts *c, uint64_t key);
-
 /* ---- a frontier level -------------------------------------------------- */
 
 enum { UG__NONE = UINT32_MAX };

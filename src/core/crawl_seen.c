@@ -1,7 +1,7 @@
-/* crawl_seen.c - the crawler's seen-set and per-key counters.
+/* crawl_seen.c - the crawler's seen-set, and the hash it is built on.
  *
- * Both are open-addressing tables with linear probing over a power-of-two
- * array, grown to twice the size when 3/4 full.  The seen-set keeps only a
+ * An open-addressing table with linear probing over a power-of-two array,
+ * grown to twice the size when 3/4 full.  The seen-set keeps only a
  * 64-bit hash per URL (0 marks an empty slot, so a hash of 0 is stored as
  * 1): a million URLs take 16 MiB whatever their length.  The odds of a
  * false "already seen" are in crawl_internal.h.  The hash reads the key 8
@@ -126,75 +126,4 @@ size_t ug__seen_count(const ug__seen *s) { return s->count; }
 
 size_t ug__seen_bytes(const ug__seen *s) {
     return sizeof *s + s->cap * sizeof *s->slots;
-}
-
-/* ---- counts per key ---------------------------------------------------- */
-
-struct ug__counts {
-    uint64_t *keys; /* 0 = empty; a key of 0 is stored as 1 */
-    uint32_t *values;
-    size_t cap, count;
-};
-
-int ug__counts_new(ug__counts **out) {
-    ug__counts *c = calloc(1, sizeof *c);
-    if (!c)
-        return UG_ENOMEM;
-    c->keys = calloc(FIRST_CAP, sizeof *c->keys);
-    c->values = calloc(FIRST_CAP, sizeof *c->values);
-    if (!c->keys || !c->values) {
-        ug__counts_free(c);
-        return UG_ENOMEM;
-    }
-    c->cap = FIRST_CAP;
-    *out = c;
-    return 0;
-}
-
-void ug__counts_free(ug__counts *c) {
-    if (!c)
-        return;
-    free(c->keys);
-    free(c->values);
-    free(c);
-}
-
-static int counts_grow(ug__counts *c) {
-    size_t ncap = c->cap * 2;
-    uint64_t *keys = calloc(ncap, sizeof *keys);
-    uint32_t *values = calloc(ncap, sizeof *values);
-    if (!keys || !values) {
-        free(keys);
-        free(values);
-        return UG_ENOMEM;
-    }
-    for (size_t i = 0; i < c->cap; i++)
-        if (c->keys[i]) {
-            size_t j = find(keys, ncap, c->keys[i]);
-            keys[j] = c->keys[i];
-            values[j] = c->values[i];
-        }
-    free(c->keys);
-    free(c->values);
-    c->keys = keys;
-    c->values = values;
-    c->cap = ncap;
-    return 0;
-}
-
-uint32_t ug__counts_bump(ug__counts *c, uint64_t key) {
-    key = key ? key : 1;
-    size_t i = find(c->keys, c->cap, key);
-    if (!c->keys[i]) {
-        if ((c->count + 1) * 4 > c->cap * 3) {
-            if (counts_grow(c))
-                return 0;
-            i = find(c->keys, c->cap, key);
-        }
-        c->keys[i] = key;
-        c->count++;
-    }
-    if (c->values[i] < UINT32_MAX)
-        c->values[i]++;
-    return c->values[i];
 }

@@ -49,6 +49,7 @@
 #include "fetch_events.h"
 #include "fetch_internal.h"
 #include "fetch_queue.h"
+#include "url_internal.h"
 #include "ungil/error.h"
 #include "ungil/path.h"
 #include "ungil/ungil.h"
@@ -67,7 +68,7 @@ struct request {
     CURLU *uh;    /* the parsed URL, handed to libcurl */
     char *name;   /* safe file name (file mode), NULL until claimed */
     char *host;   /* "scheme://host:port" key, NULL for a bad URL */
-    uint64_t authority; /* fetch_authority_of(url), counted in authorities */
+    uint64_t authority; /* ug__url_authority_hash(url), in authorities */
     void *user;
     size_t index;
     unsigned attempts;
@@ -119,7 +120,7 @@ struct ug_fetch {
     fetch_queue queue;      /* parsed requests waiting, and retries */
     fetch_fifo unparsed;    /* added, URL not yet parsed (through q) */
     struct request *bad;    /* requests failing before any transfer */
-    fetch_authorities authorities; /* requests yet to start, per authority */
+    ug__counts *authorities; /* requests yet to start, per authority */
 
     struct transfer *slots; /* `concurrency` of them */
     CURL **spare;           /* recycled easy handles */
@@ -292,8 +293,8 @@ long ug_fetch_add(ug_fetch *f, const char *url, const char *name,
         }
     }
     if (!r->url_error &&
-        fetch_authorities_add(&f->authorities,
-                              r->authority = fetch_authority_of(r->url))) {
+        !ug__counts_bump(f->authorities,
+                         r->authority = ug__url_authority_hash(r->url))) {
         r->url_error = UG_ENOMEM;
         r->url_message = "out of memory";
     }
@@ -324,7 +325,7 @@ static size_t prepare(ug_fetch *f, size_t n) {
         if (h) {
             fetch_queue_push(&f->queue, h, &r->q);
         } else {
-            fetch_authorities_take(&f->authorities, r->authority);
+            ug__counts_take(f->authorities, r->authority);
             r->next = f->bad;
             f->bad = r;
         }
@@ -419,7 +420,8 @@ int fetch_new_loop(const ug_fetch_options *opts, unsigned first_slot,
     f->user_agent = strdup(opts->user_agent ? opts->user_agent : agent);
     f->slots = calloc(f->opts.concurrency, sizeof *f->slots);
     f->spare = calloc(f->opts.concurrency, sizeof *f->spare);
-    if (!f->user_agent || !f->slots || !f->spare)
+    if (!f->user_agent || !f->slots || !f->spare ||
+        ug__counts_new(&f->authorities))
         goto fail;
     for (unsigned i = 0; i < f->opts.concurrency; i++)
         f->slots[i].fd = -1;
@@ -518,7 +520,7 @@ void ug_fetch_free(ug_fetch *f) {
     for (size_t i = 0; i < f->nreqs; i++)
         request_free(f->reqs[i]);
     fetch_queue_free(&f->queue);
-    fetch_authorities_free(&f->authorities);
+    ug__counts_free(f->authorities);
     if (f->dirfd >= 0)
         close(f->dirfd);
     if (f->own_names)
@@ -737,16 +739,17 @@ static CURL *new_easy(ug_fetch *f) {
  * keeps every connection while each authority met could have per_host of
  * them open within the total cap (libcurl evicts an idle connection only
  * to open one past that cap); past that, it keeps one only while its
- * authority has requests yet to start (`others`).  libcurl 7.88 leaves an
- * empty entry behind for each host whose idle connection it evicts, and
- * walks all of them on every later eviction and curl_multi_remove_handle;
- * a connection closed as its transfer ends leaves nothing behind. */
+ * authority has requests yet to start (`others`, from `authorities`).
+ * libcurl 7.88 leaves an empty entry behind for each host whose idle
+ * connection it evicts, and walks all of them on every later eviction and
+ * curl_multi_remove_handle; a connection closed as its transfer ends
+ * leaves nothing behind. */
 static bool keep_connection(ug_fetch *f, struct request *r, uint32_t others) {
     const ug_fetch_options *o = &f->opts;
     if (o->reuse)
         return o->reuse(o->ctx, r->index, r->user);
     return others ||
-           f->authorities.distinct * o->per_host <= o->concurrency;
+           ug__counts_keys(f->authorities) * o->per_host <= o->concurrency;
 }
 
 /* The options that change from one transfer to the next. */
@@ -795,7 +798,7 @@ static void start(ug_fetch *f, struct transfer *t, struct request *r) {
     *t = (struct transfer){.f = f, .req = r, .fd = -1, .content_length = -1,
                            .slot = (unsigned)(t - f->slots)};
     r->attempts++;
-    uint32_t others = fetch_authorities_take(&f->authorities, r->authority);
+    uint32_t others = ug__counts_take(f->authorities, r->authority);
     int rc = UG_ENOMEM;
     const char *why = "out of memory";
     t->easy = f->nspare ? f->spare[--f->nspare] : new_easy(f);
@@ -1089,7 +1092,7 @@ static void finish(ug_fetch *f, struct transfer *t, CURLcode cc) {
         message = "out of memory";
     }
     if (v == RESTART || v == RETRY) /* counted before: cannot fail */
-        fetch_authorities_add(&f->authorities, r->authority);
+        ug__counts_bump(f->authorities, r->authority);
     if (v == DONE) {
         report(f, r, t, 0, NULL, f->dirfd >= 0 ? r->name : NULL);
     } else if (v == FAIL) {

@@ -9,7 +9,6 @@
  */
 #include "fetch_queue.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -203,79 +202,4 @@ uint64_t fetch_queue_release_due(fetch_queue *q, uint64_t now) {
         join(q, e->host, e, true);
     }
     return q->ndelayed ? q->heap[0]->due_ns : UINT64_MAX;
-}
-
-/* ---- requests yet to start, by authority ------------------------------ */
-
-uint64_t fetch_authority_of(const char *url) {
-    const char *p = url ? url : "";
-    const char *sep = strstr(p, "://");
-    const char *authority = sep ? sep + 3 : p;
-    uint64_t h = 14695981039346656037u; /* FNV-1a */
-    for (; *p && (p < authority || (*p != '/' && *p != '?' && *p != '#'));
-         p++)
-        h = (h ^ (uint64_t)tolower((unsigned char)*p)) * 1099511628211u;
-    return h ? h : 1;
-}
-
-/* The slot of `key`, or the free slot where it would go (cap > 0). */
-static size_t slot_of(const fetch_authorities *a, uint64_t key) {
-    size_t mask = a->cap - 1, i = (size_t)(key ^ (key >> 29)) & mask;
-    while (a->keys[i] && a->keys[i] != key)
-        i = (i + 1) & mask;
-    return i;
-}
-
-/* Doubles the table (at least 64 slots), keeping every count. */
-static int grow(fetch_authorities *a) {
-    size_t cap = a->cap ? 2 * a->cap : 64;
-    uint64_t *keys = calloc(cap, sizeof *keys);
-    uint32_t *left = calloc(cap, sizeof *left);
-    if (!keys || !left) {
-        free(keys);
-        free(left);
-        return UG_ENOMEM;
-    }
-    fetch_authorities bigger = {keys, left, cap, a->distinct};
-    for (size_t i = 0; i < a->cap; i++) {
-        if (a->keys[i]) {
-            size_t j = slot_of(&bigger, a->keys[i]);
-            keys[j] = a->keys[i];
-            left[j] = a->left[i];
-        }
-    }
-    fetch_authorities_free(a);
-    *a = bigger;
-    return 0;
-}
-
-int fetch_authorities_add(fetch_authorities *a, uint64_t key) {
-    size_t i = a->cap ? slot_of(a, key) : 0;
-    if (!a->cap || !a->keys[i]) {
-        /* A new key: keep the table at most half full. */
-        if (2 * (a->distinct + 1) > a->cap) {
-            if (grow(a))
-                return UG_ENOMEM;
-            i = slot_of(a, key);
-        }
-        a->keys[i] = key;
-        a->distinct++;
-    }
-    a->left[i]++;
-    return 0;
-}
-
-uint32_t fetch_authorities_take(fetch_authorities *a, uint64_t key) {
-    if (!a->cap)
-        return 0;
-    size_t i = slot_of(a, key);
-    if (a->keys[i] != key || !a->left[i])
-        return 0;
-    return --a->left[i];
-}
-
-void fetch_authorities_free(fetch_authorities *a) {
-    free(a->keys);
-    free(a->left);
-    *a = (fetch_authorities){0};
 }

@@ -10,10 +10,6 @@
  *
  * The queue links requests through a fetch_entry embedded in each; it
  * owns the hosts and its arrays, never the requests.
- *
- * Beside it, fetch_authorities counts the requests each URL authority
- * still has to start, from the moment they are added (before any parse),
- * for the loop's rule on keeping connections open.
  */
 #ifndef UNGIL_FETCH_QUEUE_H
 #define UNGIL_FETCH_QUEUE_H
@@ -98,36 +94,5 @@ int fetch_queue_delay(fetch_queue *q, fetch_entry *e, uint64_t due_ns);
  * FIFOs (a retry keeps its turn).  Returns the due time of the next one
  * still waiting, or UINT64_MAX. */
 uint64_t fetch_queue_release_due(fetch_queue *q, uint64_t now);
-
-/* ---- requests yet to start, by authority ------------------------------ */
-
-/* The loop parses URLs only as slots free up, so its host FIFOs do not
- * show what a batch still holds for a host.  This table does, without a
- * parse: each request counts under a hash of its URL's scheme and
- * authority from ug_fetch_add until its transfer starts, and again while
- * it waits for a retry.  Two spellings of one host ("a.com", "a.com:80")
- * count apart: the rule built on it then closes a connection a later
- * request of that host opens again, which costs time, never a result. */
-typedef struct {
-    uint64_t *keys;  /* open addressing; 0 marks a free slot */
-    uint32_t *left;  /* requests of keys[i] yet to start */
-    size_t cap;      /* a power of two, or 0 */
-    size_t distinct; /* keys ever counted */
-} fetch_authorities;
-
-/* A hash of `url` from its start to the end of its authority (the first
- * '/', '?' or '#' after "://"), without case; never 0. */
-uint64_t fetch_authority_of(const char *url);
-
-/* Counts one more request of `key` yet to start.  Returns 0, or UG_ENOMEM
- * (then nothing changed); never fails for a key counted before. */
-int fetch_authorities_add(fetch_authorities *a, uint64_t key);
-
-/* One request of `key` starts (or is dropped): counts it off and returns
- * how many of its authority are still to start. */
-uint32_t fetch_authorities_take(fetch_authorities *a, uint64_t key);
-
-/* Frees the table's arrays. */
-void fetch_authorities_free(fetch_authorities *a);
 
 #endif

@@ -16,7 +16,7 @@
  * their threads and the shared name set.
  */
 #include "fetch_internal.h"
-#include "fetch_queue.h"
+#include "url_internal.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -26,7 +26,7 @@
 #include "ungil/error.h"
 #include "ungil/fetch.h"
 
-/* Hosts are told apart by fetch_authority_of (fetch_queue.h) into this many
+/* Hosts are told apart by ug__url_authority_hash into this many
  * buckets: two hosts sharing a bucket are dealt out together, which only
  * evens out the loops a little less well. */
 enum { HOST_BUCKETS = 256 };
@@ -153,7 +153,7 @@ long fetch_shards_add(fetch_shards *s, const char *url, const char *name,
                       const char *sha256, void *user) {
     if (s->running)
         return UG_EINVAL; /* a loop's thread may be inside its engine */
-    unsigned bucket = (unsigned)(fetch_authority_of(url) % HOST_BUCKETS);
+    unsigned bucket = (unsigned)(ug__url_authority_hash(url) % HOST_BUCKETS);
     struct loop *l = &s->loops[s->dealt[bucket] % s->count];
     size_t *index = fetch_reserve(l->index, l->nindex, &l->index_cap,
                                   sizeof *index);

@@ -3,7 +3,8 @@
  * paths in the same form as crawl URLs) and a parsed base URL that many
  * references are resolved against (html.c, one per page), which saves
  * parsing the base again for every link.  And (url_index.c) an index of
- * host keys, for the fetch loop and the crawler. */
+ * host keys and counts per 64-bit key, for the fetch loop and the
+ * crawler. */
 #ifndef UNGIL_URL_INTERNAL_H
 #define UNGIL_URL_INTERNAL_H
 
@@ -53,5 +54,26 @@ int ug__key_index_add(ug__key_index *x, size_t number, ug__key_of key_of,
                       const void *table);
 
 void ug__key_index_free(ug__key_index *x);
+
+/* ---- counts per 64-bit key (url_index.c) ---------------------------- */
+
+typedef struct ug__counts ug__counts;
+
+int ug__counts_new(ug__counts **out);
+void ug__counts_free(ug__counts *c);
+/* Adds one to the count of `key` and returns the new count (>= 1), or 0
+ * when memory runs out (never for a key counted before). */
+uint32_t ug__counts_bump(ug__counts *c, uint64_t key);
+/* Takes one from the count of `key` and returns what is left: 0 for a key
+ * whose count is 0 or that was never counted. */
+uint32_t ug__counts_take(ug__counts *c, uint64_t key);
+/* How many keys were ever counted. */
+size_t ug__counts_keys(const ug__counts *c);
+
+/* A hash of `url` from its start to the end of its authority (the first
+ * '/', '?' or '#' after "://"), without case: one key per scheme, host and
+ * port as written, without a parse.  The fetch loop counts its requests
+ * by it, and deals them out to its threads. */
+uint64_t ug__url_authority_hash(const char *url);
 
 #endif

@@ -119,19 +119,6 @@ static void hash_spread(void) {
     CHECK_UINT(ug__hash64("abcdefgh1", 9, 1), !=, ug__hash64("abcdefgh2", 9, 1));
 }
 
-static void counts_bump(void) {
-    ug__counts *c = NULL;
-    if (!CHECK_RC(ug__counts_new(&c), 0))
-        return;
-    for (uint64_t k = 0; k < 5000; k++)
-        for (uint64_t r = 0; r <= k % 4; r++)
-            ug__counts_bump(c, k * 0x9e3779b97f4a7c15ull);
-    CHECK_UINT_EQ(ug__counts_bump(c, 0), 2);          /* key 0 seen once */
-    CHECK_UINT_EQ(ug__counts_bump(c, 3 * 0x9e3779b97f4a7c15ull), 5);
-    CHECK_UINT_EQ(ug__counts_bump(c, 12345), 1);
-    ug__counts_free(c);
-}
-
 static void frontier_reuse(void) {
     ug__frontier f = {0};
     CHECK_INT_EQ(ug__frontier_push(&f, "http://a/", 9, 3), 0);
@@ -563,7 +550,7 @@ out:
 int main(int argc, char **argv) {
     static const check_test tests[] = {
         CHECK_TEST(seen_exact),         CHECK_TEST(million_urls_memory),
-        CHECK_TEST(hash_spread),        CHECK_TEST(counts_bump),
+        CHECK_TEST(hash_spread),
         CHECK_TEST(frontier_reuse),     CHECK_TEST(scope_rules),
         CHECK_TEST(patterns),           CHECK_TEST(seeds_and_run_errors),
         CHECK_TEST(crawl_connections),

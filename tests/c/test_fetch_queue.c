@@ -1,7 +1,6 @@
 /* test_fetch_queue.c - the fetch loop's waiting room (src/core/fetch_queue.c):
  * hosts by key, round-robin over the hosts that may start a transfer,
- * the per-host cap, retries leaving the delay heap in time order, and the
- * count of requests yet to start per URL authority. */
+ * the per-host cap, and retries leaving the delay heap in time order. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,63 +181,11 @@ static void test_retry_goes_first(void) {
     fetch_queue_free(&q);
 }
 
-/* One authority per scheme, host and port, whatever the case, the path,
- * the query or the fragment. */
-static void test_authority_of(void) {
-    uint64_t a = fetch_authority_of("http://Example.COM:8080/a/b?x#y");
-    CHECK(a != 0);
-    CHECK(a == fetch_authority_of("HTTP://example.com:8080"));
-    CHECK(a == fetch_authority_of("http://example.com:8080?q"));
-    CHECK(a == fetch_authority_of("http://example.com:8080#f"));
-    CHECK(a != fetch_authority_of("https://example.com:8080/a"));
-    CHECK(a != fetch_authority_of("http://example.com:8081/a"));
-    CHECK(a != fetch_authority_of("http://example.org:8080/a"));
-    CHECK(fetch_authority_of("") != 0);
-    CHECK(fetch_authority_of(NULL) == fetch_authority_of(""));
-}
-
-/* Counts go up with each add and down with each take, per key, through
- * the table's growth; a take below zero or of an unknown key gives 0. */
-static void test_authorities_count(void) {
-    fetch_authorities a = {0};
-    enum { N = 3000 }; /* the table grows several times */
-    char url[64];
-    for (int i = 0; i < N; i++) {
-        snprintf(url, sizeof url, "http://h%d.example/", i);
-        for (int k = 0; k <= i % 3; k++) /* 1, 2 or 3 requests each */
-            CHECK_RC(fetch_authorities_add(&a, fetch_authority_of(url)), 0);
-    }
-    CHECK_UINT_EQ(a.distinct, N);
-    CHECK(2 * a.distinct <= a.cap);
-    int right = 0;
-    for (int i = 0; i < N; i++) {
-        snprintf(url, sizeof url, "http://h%d.example/x", i);
-        uint64_t key = fetch_authority_of(url);
-        bool ok = true;
-        for (int k = i % 3; k >= 0; k--)
-            ok = fetch_authorities_take(&a, key) == (uint32_t)k && ok;
-        ok = fetch_authorities_take(&a, key) == 0 && ok;
-        right += ok;
-    }
-    CHECK_INT_EQ(right, N);
-    CHECK_UINT_EQ(fetch_authorities_take(&a, fetch_authority_of("http://new/")),
-                  0);
-    /* A retry counts again. */
-    uint64_t h0 = fetch_authority_of("http://h0.example/");
-    CHECK_RC(fetch_authorities_add(&a, h0), 0);
-    CHECK_UINT_EQ(a.distinct, N);
-    CHECK_UINT_EQ(fetch_authorities_take(&a, h0), 0);
-    fetch_authorities_free(&a);
-    CHECK_UINT_EQ(a.cap, 0);
-    CHECK_UINT_EQ(fetch_authorities_take(&a, h0), 0);
-}
-
 int main(int argc, char **argv) {
     static const check_test tests[] = {
         CHECK_TEST(test_host_lookup),  CHECK_TEST(test_round_robin),
         CHECK_TEST(test_per_host_cap), CHECK_TEST(test_untake),
         CHECK_TEST(test_delay_order),  CHECK_TEST(test_retry_goes_first),
-        CHECK_TEST(test_authority_of), CHECK_TEST(test_authorities_count),
     };
     return check_main(argc, argv, tests, sizeof tests / sizeof *tests);
 }

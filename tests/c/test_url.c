@@ -313,6 +313,52 @@ static void test_key_index(void) {
     free(keys);
 }
 
+/* Counts per 64-bit key (url_index.c): bumps and takes per key through
+ * several growths, key 0 like any other, nothing below zero, and unknown
+ * keys at zero. */
+static void test_counts(void) {
+    ug__counts *c = NULL;
+    if (!CHECK_RC(ug__counts_new(&c), 0))
+        return;
+    enum { N = 5000 };
+    for (uint64_t k = 0; k < N; k++)
+        for (uint64_t r = 0; r <= k % 4; r++)
+            ug__counts_bump(c, k * 0x9e3779b97f4a7c15ull);
+    CHECK_UINT_EQ(ug__counts_keys(c), N);
+    CHECK_UINT_EQ(ug__counts_bump(c, 0), 2); /* key 0 counted once */
+    CHECK_UINT_EQ(ug__counts_bump(c, 3 * 0x9e3779b97f4a7c15ull), 5);
+    CHECK_UINT_EQ(ug__counts_bump(c, 12345), 1);
+    CHECK_UINT_EQ(ug__counts_keys(c), N + 1);
+    int right = 0;
+    for (uint64_t k = 1; k < N; k++) {
+        uint64_t key = k * 0x9e3779b97f4a7c15ull;
+        uint32_t want = (uint32_t)(k % 4) + 1 + (k == 3);
+        bool ok = true;
+        while (want)
+            ok = ug__counts_take(c, key) == --want && ok;
+        right += ok && ug__counts_take(c, key) == 0;
+    }
+    CHECK_INT_EQ(right, N - 1);
+    CHECK_UINT_EQ(ug__counts_take(c, 99), 0); /* never counted */
+    CHECK_UINT_EQ(ug__counts_keys(c), N + 1); /* takes leave the keys */
+    CHECK_UINT_EQ(ug__counts_bump(c, 1 * 0x9e3779b97f4a7c15ull), 1);
+    ug__counts_free(c);
+}
+
+/* One authority hash per scheme, host and port as written, whatever the
+ * case, the path, the query or the fragment. */
+static void test_authority_hash(void) {
+    uint64_t a = ug__url_authority_hash("http://Example.COM:8080/a/b?x#y");
+    CHECK(a == ug__url_authority_hash("HTTP://example.com:8080"));
+    CHECK(a == ug__url_authority_hash("http://example.com:8080?q"));
+    CHECK(a == ug__url_authority_hash("http://example.com:8080#f"));
+    CHECK(a != ug__url_authority_hash("https://example.com:8080/a"));
+    CHECK(a != ug__url_authority_hash("http://example.com:8081/a"));
+    CHECK(a != ug__url_authority_hash("http://example.org:8080/a"));
+    CHECK(a != ug__url_authority_hash("http://example.com/a"));
+    CHECK(ug__url_authority_hash(NULL) == ug__url_authority_hash(""));
+}
+
 int main(int argc, char **argv) {
     static const check_test tests[] = {
         CHECK_TEST(test_rfc3986_examples),
@@ -323,6 +369,8 @@ int main(int argc, char **argv) {
         CHECK_TEST(test_helpers),
         CHECK_TEST(test_idempotent_generated),
         CHECK_TEST(test_key_index),
+        CHECK_TEST(test_counts),
+        CHECK_TEST(test_authority_hash),
     };
     return check_main(argc, argv, tests, sizeof tests / sizeof *tests);
 }
