@@ -16,7 +16,9 @@
  * retry on other 4xx; redirects only to http/https and at most
  * max_redirects of them; no credentials carried to another host; the size
  * cap counted on decoded bytes (a gzip bomb stops at the cap); a cap on
- * response header bytes; malformed framing rejected.
+ * response header bytes; malformed framing rejected.  Proxies come from
+ * the environment as curl reads them (http_proxy, https_proxy, all_proxy,
+ * no_proxy), checked once, when the engine is made.
  *
  * Files: with a destination directory, each body streams to "<name>.part"
  * inside it and is renamed to <name> only when complete and verified

@@ -106,6 +106,7 @@ struct ug_fetch {
     char *user_agent;
     struct curl_slist *headers; /* sent with every request (common_headers) */
     char *ca_file;
+    bool env_proxy;         /* a proxy variable was set (proxy_in_env) */
     fetch_shards *shards;   /* several loops: this engine is only a front */
     int dirfd;              /* destination directory, -1 in memory mode */
     ug_names *names;
@@ -400,6 +401,23 @@ static struct curl_slist *common_headers(const char *user_agent) {
     return list;
 }
 
+/* Whether the environment names a proxy for http or https, as libcurl
+ * reads it: http_proxy (lower case only), https_proxy or HTTPS_PROXY, and
+ * all_proxy or ALL_PROXY; a variable set empty names none.  Without one,
+ * libcurl still reads five variables for every transfer (no_proxy among
+ * them) to find that out, so the engine asks once and tells it. */
+static bool proxy_in_env(void) {
+    static const char *const names[] = {"http_proxy", "https_proxy",
+                                        "HTTPS_PROXY", "all_proxy",
+                                        "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        const char *v = getenv(names[i]);
+        if (v && *v)
+            return true;
+    }
+    return false;
+}
+
 int fetch_new_loop(const ug_fetch_options *opts, unsigned first_slot,
                    ug_names *names, ug_fetch **out) {
     *out = NULL;
@@ -429,6 +447,7 @@ int fetch_new_loop(const ug_fetch_options *opts, unsigned first_slot,
     if (opts->ca_file && !(f->ca_file = strdup(opts->ca_file)))
         goto fail;
     f->opts.ca_file = f->ca_file;
+    f->env_proxy = proxy_in_env();
     f->opts.dest_dir = NULL; /* not kept: the descriptor is */
     if (opts->dest_dir) {
         f->dirfd = open(opts->dest_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -730,6 +749,10 @@ static CURL *new_easy(ug_fetch *f) {
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)o->low_speed_bytes);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)o->low_speed_s);
     curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, o->dns_cache_s);
+    if (!f->env_proxy) { /* "": none, and no look at the environment */
+        curl_easy_setopt(e, CURLOPT_PROXY, "");
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+    }
     fetch_events_easy(&f->ev, e);
     return e;
 }

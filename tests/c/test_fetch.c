@@ -1480,6 +1480,79 @@ static void test_later_host_not_held(void) {
     results_free(&rs);
 }
 
+/* ---- proxies from the environment --------------------------------------- */
+
+/* Clears every variable libcurl reads for a proxy. */
+static void clear_proxy_env(void) {
+    static const char *const names[] = {"http_proxy", "https_proxy",
+                                        "HTTPS_PROXY", "all_proxy",
+                                        "ALL_PROXY", "no_proxy", "NO_PROXY"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        unsetenv(names[i]);
+}
+
+/* Runs one request for `url` on an engine made with the environment as it
+ * is now; `then_env`, when not NULL, is set as http_proxy after the engine
+ * is made and before it runs.  Returns the result's status. */
+static long status_via_env(const char *url, const char *then_env) {
+    struct results rs = {0};
+    ug_fetch_options o;
+    test_options(&o);
+    o.retries = 0;
+    ug_fetch *f = new_fetch(&o, &rs);
+    long status = -1;
+    if (f) {
+        CHECK_INT_EQ(ug_fetch_add(f, url, NULL, NULL, NULL), 0);
+        if (then_env)
+            setenv("http_proxy", then_env, 1);
+        CHECK_RC(ug_fetch_run(f, NULL), 0);
+        ug_fetch_free(f);
+        CHECK_UINT_EQ(outcome(&rs, 0)->reports, 1);
+        status = outcome(&rs, 0)->status;
+    }
+    results_free(&rs);
+    return status;
+}
+
+/* The environment's proxy variables, as curl reads them, checked when the
+ * engine is made: http_proxy sends a request to the proxy in absolute
+ * form; no_proxy, or a variable set empty, sends it direct; a variable set
+ * only after the engine is made is not seen. */
+static void test_proxy_from_env(void) {
+    struct server *proxy = server_start();
+    struct server *origin = proxy ? server_start() : NULL;
+    if (!origin) {
+        server_stop(proxy);
+        return;
+    }
+    char proxy_url[64], direct[256];
+    snprintf(proxy_url, sizeof proxy_url, "http://127.0.0.1:%u", proxy->port);
+    url_of(origin, direct, "/bytes/10");
+    clear_proxy_env();
+
+    setenv("http_proxy", proxy_url, 1);
+    /* Only a proxy can answer for a .invalid host: the proxy's server sees
+     * the whole URL as its target, which it does not serve. */
+    CHECK_INT_EQ(status_via_env("http://origin.invalid/bytes/10", NULL), 404);
+    CHECK_UINT_EQ(server_hits(proxy, "http://origin.invalid/bytes/10", NULL),
+                  1);
+    setenv("no_proxy", "127.0.0.1", 1);
+    CHECK_INT_EQ(status_via_env(direct, NULL), 200);
+    CHECK_UINT_EQ(server_hits(origin, "/bytes/10", NULL), 1);
+
+    clear_proxy_env();
+    setenv("all_proxy", "", 1); /* set empty: no proxy */
+    CHECK_INT_EQ(status_via_env(direct, NULL), 200);
+    CHECK_UINT_EQ(server_hits(origin, "/bytes/10", NULL), 2);
+    CHECK_INT_EQ(status_via_env(direct, proxy_url), 200);
+    CHECK_UINT_EQ(server_hits(origin, "/bytes/10", NULL), 3);
+    CHECK_UINT_EQ(server_counts(proxy).requests, 1); /* the .invalid one */
+
+    clear_proxy_env();
+    server_stop(origin);
+    server_stop(proxy);
+}
+
 /* ---- retries ------------------------------------------------------------ */
 
 static void test_retries(void) {
@@ -2505,6 +2578,7 @@ int main(int argc, char **argv) {
         CHECK_TEST(test_per_host_cap),
         CHECK_TEST(test_one_host_in_parallel),
         CHECK_TEST(test_later_host_not_held),
+        CHECK_TEST(test_proxy_from_env),
         CHECK_TEST(test_retries),
         CHECK_TEST(test_retry_after),
         CHECK_TEST(test_timeout),
