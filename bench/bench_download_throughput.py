@@ -63,10 +63,11 @@ TARGET_AIOHTTP = 5.0
 
 NGINX_CONF = """\
 {user}worker_processes 1;
+worker_rlimit_nofile {nofile};
 error_log {prefix}/error.log warn;
 pid {prefix}/nginx.pid;
 events {{
-    worker_connections 4096;
+    worker_connections {connections};
 }}
 http {{
     access_log off;
@@ -98,9 +99,11 @@ def free_port():
 
 class Nginx:
     """nginx serving `root` from a temporary prefix, in the foreground as
-    a child process; stop() kills it."""
+    a child process; stop() kills it.  `connections`: nginx's
+    worker_connections (past it, nginx closes idle keep-alive
+    connections to make room)."""
 
-    def __init__(self, root, prefix):
+    def __init__(self, root, prefix, connections=4096):
         self.prefix = Path(prefix)
         (self.prefix / "tmp").mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -108,8 +111,9 @@ class Nginx:
         # cannot read a mkdtemp() directory: keep them as root then.
         user = "user root;\n" if os.geteuid() == 0 else ""
         conf = self.prefix / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(user=user, prefix=self.prefix,
-                                          port=self.port, root=root))
+        conf.write_text(NGINX_CONF.format(
+            user=user, prefix=self.prefix, port=self.port, root=root,
+            connections=connections, nofile=2 * connections + 64))
         self.proc = subprocess.Popen(
             ["nginx", "-p", str(self.prefix), "-c", str(conf),
              "-e", str(self.prefix / "error.log"), "-g", "daemon off;"],

@@ -21,6 +21,7 @@ import json
 import os
 import resource
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -35,15 +36,17 @@ CONCURRENCY = 100
 
 # ---- ungil ------------------------------------------------------------
 
-def ungil_download(urls, paths, concurrency=CONCURRENCY, threads=None):
+def ungil_download(urls, paths, concurrency=CONCURRENCY, threads=None,
+                   dns_cache=60):
     """ungil.download: libcurl multi loops on native threads (threads=None:
-    one per CPU)."""
+    one per CPU).  dns_cache: seconds a DNS answer is kept (its default),
+    or None for the whole run."""
     ungil = harness.import_ungil()
     dest = os.path.dirname(paths[0])
     names = [os.path.basename(p) for p in paths]
     results = ungil.download(urls, dest, names=names,
                              concurrency=concurrency, per_host=concurrency,
-                             threads=threads)
+                             threads=threads, dns_cache=dns_cache)
     bad = [r for r in results if not r.ok]
     if bad:
         raise RuntimeError(f"ungil: {len(bad)} failed, first: "
@@ -152,15 +155,128 @@ def pycurl_multi(urls, paths, handles=CONCURRENCY, part=False):
                            f"{failures[0]}")
 
 
+def pycurl_socket(urls, paths, handles=CONCURRENCY, dns_cache_timeout=None):
+    """pycurl's CurlMulti driven by socket_action on an epoll set, with
+    `handles` easy handles recycled as in pycurl_multi (refill before
+    waiting).  pycurl_multi's select() loop rests on curl_multi_fdset,
+    which leaves out sockets numbered past FD_SETSIZE (1,024): with
+    thousands of hosts, libcurl's idle connections push new sockets past
+    it and select() sleeps out its timeout.  This loop has no such limit.
+    dns_cache_timeout: CURLOPT_DNS_CACHE_TIMEOUT (None: libcurl's 60 s;
+    -1: kept for the run)."""
+    import select
+
+    import pycurl
+
+    multi = pycurl.CurlMulti()
+    epoll = select.epoll()
+    watched = set()
+    deadline = [None]  # when libcurl wants its timeout action, or None
+
+    def on_socket(what, fd, _multi, _data):
+        if what == pycurl.POLL_REMOVE:
+            if fd in watched:
+                watched.discard(fd)
+                try:
+                    epoll.unregister(fd)
+                except OSError:
+                    pass  # already closed: epoll dropped it
+            return
+        mask = ((select.EPOLLIN if what & pycurl.POLL_IN else 0)
+                | (select.EPOLLOUT if what & pycurl.POLL_OUT else 0))
+        if fd in watched:
+            epoll.modify(fd, mask)
+        else:
+            epoll.register(fd, mask)
+            watched.add(fd)
+
+    def on_timer(ms):
+        deadline[0] = None if ms < 0 else time.monotonic() + ms / 1000
+
+    multi.setopt(pycurl.M_SOCKETFUNCTION, on_socket)
+    multi.setopt(pycurl.M_TIMERFUNCTION, on_timer)
+    free = []
+    for _ in range(min(handles, len(urls))):
+        c = pycurl.Curl()
+        c.setopt(pycurl.NOSIGNAL, 1)
+        if dns_cache_timeout is not None:
+            c.setopt(pycurl.DNS_CACHE_TIMEOUT, dns_cache_timeout)
+        free.append(c)
+    pool = list(free)
+    todo = iter(range(len(urls)))
+    active = 0
+    failures = []
+
+    def refill():
+        nonlocal active
+        while free:
+            i = next(todo, None)
+            if i is None:
+                return
+            c = free.pop()
+            c.index = i
+            c.file = open(paths[i], "wb")
+            c.setopt(pycurl.URL, urls[i])
+            c.setopt(pycurl.WRITEDATA, c.file)
+            multi.add_handle(c)
+            active += 1
+
+    def collect():
+        nonlocal active
+        while True:
+            queued, ok, err = multi.info_read()
+            for c, error in [(c, None) for c in ok] + [(c, m) for c, _, m
+                                                       in err]:
+                c.file.close()
+                status = c.getinfo(pycurl.RESPONSE_CODE)
+                if error or status != 200:
+                    failures.append((urls[c.index], error or status))
+                multi.remove_handle(c)
+                active -= 1
+                free.append(c)
+            if not queued:
+                return
+
+    try:
+        refill()
+        while active:
+            now = time.monotonic()
+            if deadline[0] is not None and deadline[0] <= now:
+                deadline[0] = None
+                multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
+            else:
+                wait = 1.0 if deadline[0] is None else deadline[0] - now
+                for fd, events in epoll.poll(wait):
+                    mask = ((pycurl.CSELECT_IN if events & (
+                        select.EPOLLIN | select.EPOLLHUP) else 0)
+                        | (pycurl.CSELECT_OUT if events & select.EPOLLOUT
+                           else 0)
+                        | (pycurl.CSELECT_ERR if events & select.EPOLLERR
+                           else 0))
+                    multi.socket_action(fd, mask)
+            collect()
+            refill()  # before waiting
+    finally:
+        for c in pool:
+            c.close()
+        multi.close()
+        epoll.close()
+    if failures:
+        raise RuntimeError(f"pycurl: {len(failures)} failed, first: "
+                           f"{failures[0]}")
+
+
 # ---- aiohttp ----------------------------------------------------------
 
-def aiohttp_download(urls, paths, limit=CONCURRENCY):
+def aiohttp_download(urls, paths, limit=CONCURRENCY, semaphore=False):
     """aiohttp: one ClientSession, a connector limit of `limit`, one task per
     URL; each body is written with plain blocking file I/O (a local file
-    write of a few KB)."""
+    write of a few KB).  Its resolver answers the *.localhost names of the
+    many-host benchmark, which libcurl resolves by itself."""
     import asyncio
 
     import aiohttp
+    from aiohttp.abc import AbstractResolver
 
     async def one(session, url, path):
         async with session.get(url) as response:
@@ -169,11 +285,36 @@ def aiohttp_download(urls, paths, limit=CONCURRENCY):
         with open(path, "wb") as f:
             f.write(body)
 
+    async def bounded(gate, session, url, path):
+        async with gate:
+            await one(session, url, path)
+
+    class LocalhostResolver(AbstractResolver):
+        """Resolves "localhost" and "*.localhost" to 127.0.0.1, as
+        libcurl does by itself (glibc resolves only "localhost"); other
+        names fail."""
+
+        async def resolve(self, host, port=0, family=socket.AF_INET):
+            if host != "localhost" and not host.endswith(".localhost"):
+                raise OSError(f"{host}: only *.localhost is resolved here")
+            return [{"hostname": host, "host": "127.0.0.1", "port": port,
+                     "family": socket.AF_INET, "proto": 0,
+                     "flags": socket.AI_NUMERICHOST}]
+
+        async def close(self):
+            pass
+
     async def main():
-        connector = aiohttp.TCPConnector(limit=limit)
+        connector = aiohttp.TCPConnector(limit=limit,
+                                         resolver=LocalhostResolver())
         async with aiohttp.ClientSession(connector=connector) as session:
-            await asyncio.gather(*(one(session, u, p)
-                                   for u, p in zip(urls, paths)))
+            if semaphore:
+                gate = asyncio.Semaphore(limit)
+                await asyncio.gather(*(bounded(gate, session, u, p)
+                                       for u, p in zip(urls, paths)))
+            else:
+                await asyncio.gather(*(one(session, u, p)
+                                       for u, p in zip(urls, paths)))
 
     asyncio.run(main())
 
@@ -341,6 +482,7 @@ def cpu_summary(group):
 CLIENTS = {
     "ungil": ungil_download,
     "pycurl": pycurl_multi,
+    "pycurl_socket": pycurl_socket,
     "aiohttp": aiohttp_download,
     "requests": requests_sequential,
     "requests_pool": requests_pool,
@@ -351,6 +493,7 @@ CLIENTS = {
 PRELOAD = {
     "ungil": lambda: harness.import_ungil(),
     "pycurl": lambda: __import__("pycurl"),
+    "pycurl_socket": lambda: (__import__("pycurl"), __import__("select")),
     "aiohttp": lambda: (__import__("asyncio"), __import__("aiohttp")),
     "requests": lambda: __import__("requests"),
     "requests_pool": lambda: (__import__("requests"),

@@ -20,7 +20,7 @@ ROOT = HERE.parent
 README = ROOT / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 ORDER = ["pool_map", "native_tasks", "sum_upto", "download_latency",
-         "download_throughput", "crawl"]
+         "download_throughput", "download_hosts", "crawl"]
 
 
 def fmt_s(s):
