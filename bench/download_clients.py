@@ -184,11 +184,14 @@ def pycurl_socket(urls, paths, handles=CONCURRENCY, dns_cache_timeout=None):
             return
         mask = ((select.EPOLLIN if what & pycurl.POLL_IN else 0)
                 | (select.EPOLLOUT if what & pycurl.POLL_OUT else 0))
-        if fd in watched:
-            epoll.modify(fd, mask)
-        else:
+        try:
+            if fd in watched:
+                epoll.modify(fd, mask)
+            else:
+                epoll.register(fd, mask)
+        except FileNotFoundError:  # closed, its number reused unannounced
             epoll.register(fd, mask)
-            watched.add(fd)
+        watched.add(fd)
 
     def on_timer(ms):
         deadline[0] = None if ms < 0 else time.monotonic() + ms / 1000
