@@ -81,9 +81,11 @@ def main():
         clients_tmp = work / "clients"
         clients_tmp.mkdir()
         loops = os.cpu_count() or 1
-        ungil_name = f"ungil.download (concurrency {CONCURRENCY}, {loops} loops)"
+        ungil_name = (f"ungil.download (concurrency {CONCURRENCY}, "
+                      f"{loops} loops)")
         ungil_dns_name = f"{ungil_name}, DNS answers kept for the run"
-        pycurl_name = f"pycurl CurlMulti ({CONCURRENCY} handles), socket_action + epoll"
+        pycurl_name = (f"pycurl CurlMulti ({CONCURRENCY} handles), "
+                       "socket_action + epoll")
         pycurl_dns_name = f"{pycurl_name}, DNS answers kept for the run"
         aiohttp_name = (f"aiohttp (1 session, limit {CONCURRENCY}, "
                         f"semaphore {CONCURRENCY})")
