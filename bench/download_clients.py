@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 
 import harness
 
@@ -80,20 +81,23 @@ def pycurl_libcurl_dir(tmp_root):
 
 # ---- pycurl -----------------------------------------------------------
 
-def pycurl_multi(urls, paths, handles=CONCURRENCY, part=False):
-    """pycurl's CurlMulti with `handles` easy handles, recycled.  Finished
-    transfers are removed and their handles given the next URLs before the
-    loop waits again (DESIGN.md: a loop that waits first leaves slots
-    idle).  part=True: each body goes to "<path>.part", renamed to its path
-    once complete, the file protocol ungil follows (a diagnostic of what
-    that protocol costs)."""
-    import pycurl
-
-    multi = pycurl.CurlMulti()
+def pycurl_slots(pycurl, multi, urls, paths, handles, part=False,
+                 options=()):
+    """The easy handles of a pycurl client, `handles` of them recycled over
+    `urls`: refill() gives each free handle the next URL and its file and
+    adds it to `multi`; finished(c, error) closes the file, notes a failure
+    (or renames a complete "<path>.part" to its path, part=True), removes
+    the handle and frees it; active() counts the handles in `multi`;
+    close() closes them all; failures lists (url, reason).  A client calls
+    refill() after finishing transfers and before it waits (DESIGN.md: a
+    loop that waits first leaves slots idle).  `options`: (option, value)
+    pairs set on every handle."""
     free = []
     for _ in range(min(handles, len(urls))):
         c = pycurl.Curl()
         c.setopt(pycurl.NOSIGNAL, 1)
+        for option, value in options:
+            c.setopt(option, value)
         free.append(c)
     pool = list(free)
     todo = iter(range(len(urls)))
@@ -126,9 +130,29 @@ def pycurl_multi(urls, paths, handles=CONCURRENCY, part=False):
         active -= 1
         free.append(c)
 
+    def close():
+        for c in pool:
+            c.close()
+
+    return types.SimpleNamespace(refill=refill, finished=finished,
+                                 active=lambda: active, close=close,
+                                 failures=failures)
+
+
+def pycurl_multi(urls, paths, handles=CONCURRENCY, part=False):
+    """pycurl's CurlMulti with `handles` easy handles, recycled
+    (pycurl_slots), on a perform() and select() loop.  part=True: each
+    body goes to "<path>.part", renamed to its path once complete, the
+    file protocol ungil follows (a diagnostic of what that protocol
+    costs)."""
+    import pycurl
+
+    multi = pycurl.CurlMulti()
+    slots = pycurl_slots(pycurl, multi, urls, paths, handles, part)
+    refill, finished, active = slots.refill, slots.finished, slots.active
     try:
         refill()
-        while active:
+        while active():
             ret = pycurl.E_CALL_MULTI_PERFORM
             while ret == pycurl.E_CALL_MULTI_PERFORM:
                 ret, _ = multi.perform()
@@ -141,29 +165,28 @@ def pycurl_multi(urls, paths, handles=CONCURRENCY, part=False):
                 refill()  # before waiting
                 if not queued:
                     break
-            if not active:
+            if not active():
                 break
             timeout_ms = multi.timeout()
             if timeout_ms != 0:
                 multi.select(timeout_ms / 1000 if timeout_ms > 0 else 1.0)
     finally:
-        for c in pool:
-            c.close()
+        slots.close()
         multi.close()
-    if failures:
-        raise RuntimeError(f"pycurl: {len(failures)} failed, first: "
-                           f"{failures[0]}")
+    if slots.failures:
+        raise RuntimeError(f"pycurl: {len(slots.failures)} failed, first: "
+                           f"{slots.failures[0]}")
 
 
 def pycurl_socket(urls, paths, handles=CONCURRENCY, dns_cache_timeout=None):
     """pycurl's CurlMulti driven by socket_action on an epoll set, with
-    `handles` easy handles recycled as in pycurl_multi (refill before
-    waiting).  pycurl_multi's select() loop rests on curl_multi_fdset,
-    which leaves out sockets numbered past FD_SETSIZE (1,024): with
-    thousands of hosts, libcurl's idle connections push new sockets past
-    it and select() sleeps out its timeout.  This loop has no such limit.
-    dns_cache_timeout: CURLOPT_DNS_CACHE_TIMEOUT (None: libcurl's 60 s;
-    -1: kept for the run)."""
+    `handles` easy handles recycled (pycurl_slots).  pycurl_multi's
+    select() loop rests on curl_multi_fdset, which leaves out sockets
+    numbered past FD_SETSIZE (1,024): with thousands of hosts, libcurl's
+    idle connections push new sockets past it and select() sleeps out its
+    timeout.  This loop has no such limit.  dns_cache_timeout:
+    CURLOPT_DNS_CACHE_TIMEOUT (None: libcurl's 60 s; -1: kept for the
+    run)."""
     import select
 
     import pycurl
@@ -198,51 +221,14 @@ def pycurl_socket(urls, paths, handles=CONCURRENCY, dns_cache_timeout=None):
 
     multi.setopt(pycurl.M_SOCKETFUNCTION, on_socket)
     multi.setopt(pycurl.M_TIMERFUNCTION, on_timer)
-    free = []
-    for _ in range(min(handles, len(urls))):
-        c = pycurl.Curl()
-        c.setopt(pycurl.NOSIGNAL, 1)
-        if dns_cache_timeout is not None:
-            c.setopt(pycurl.DNS_CACHE_TIMEOUT, dns_cache_timeout)
-        free.append(c)
-    pool = list(free)
-    todo = iter(range(len(urls)))
-    active = 0
-    failures = []
-
-    def refill():
-        nonlocal active
-        while free:
-            i = next(todo, None)
-            if i is None:
-                return
-            c = free.pop()
-            c.index = i
-            c.file = open(paths[i], "wb")
-            c.setopt(pycurl.URL, urls[i])
-            c.setopt(pycurl.WRITEDATA, c.file)
-            multi.add_handle(c)
-            active += 1
-
-    def collect():
-        nonlocal active
-        while True:
-            queued, ok, err = multi.info_read()
-            for c, error in [(c, None) for c in ok] + [(c, m) for c, _, m
-                                                       in err]:
-                c.file.close()
-                status = c.getinfo(pycurl.RESPONSE_CODE)
-                if error or status != 200:
-                    failures.append((urls[c.index], error or status))
-                multi.remove_handle(c)
-                active -= 1
-                free.append(c)
-            if not queued:
-                return
-
+    options = ([] if dns_cache_timeout is None
+               else [(pycurl.DNS_CACHE_TIMEOUT, dns_cache_timeout)])
+    slots = pycurl_slots(pycurl, multi, urls, paths, handles,
+                         options=options)
+    refill, finished, active = slots.refill, slots.finished, slots.active
     try:
         refill()
-        while active:
+        while active():
             now = time.monotonic()
             if deadline[0] is not None and deadline[0] <= now:
                 deadline[0] = None
@@ -257,16 +243,21 @@ def pycurl_socket(urls, paths, handles=CONCURRENCY, dns_cache_timeout=None):
                         | (pycurl.CSELECT_ERR if events & select.EPOLLERR
                            else 0))
                     multi.socket_action(fd, mask)
-            collect()
+            queued = True
+            while queued:
+                queued, ok, err = multi.info_read()
+                for c in ok:
+                    finished(c)
+                for c, _, message in err:
+                    finished(c, message)
             refill()  # before waiting
     finally:
-        for c in pool:
-            c.close()
+        slots.close()
         multi.close()
         epoll.close()
-    if failures:
-        raise RuntimeError(f"pycurl: {len(failures)} failed, first: "
-                           f"{failures[0]}")
+    if slots.failures:
+        raise RuntimeError(f"pycurl: {len(slots.failures)} failed, first: "
+                           f"{slots.failures[0]}")
 
 
 # ---- aiohttp ----------------------------------------------------------
