@@ -109,9 +109,12 @@ typedef int (*ug_fetch_admit_fn)(void *ctx, size_t index, void *user);
  * quarter of the CPU of a crawl over thousands of hosts).  Without it,
  * the engine keeps every connection while each URL authority (scheme,
  * host and port as written) added so far could have per_host of them
- * open within the concurrency cap, and past that keeps one only while
- * its authority has requests yet to start.  The crawler, which adds its
- * URLs level by level, sets its own. */
+ * open within the concurrency cap.  Past that it keeps one only while its
+ * authority has as many requests yet to start as transfers in flight, and
+ * enough of them that the next comes, on average, within twice the cap
+ * further on (a connection kept for a request further away is evicted
+ * before it comes).  The crawler, which adds its URLs level by level,
+ * sets its own. */
 typedef int (*ug_fetch_reuse_fn)(void *ctx, size_t index, void *user);
 
 /* The head of one response, valid only during the callback. */

@@ -761,18 +761,26 @@ static CURL *new_easy(ug_fetch *f) {
  * when it ends: the reuse callback says, or else the engine's rule.  That
  * keeps every connection while each authority met could have per_host of
  * them open within the total cap (libcurl evicts an idle connection only
- * to open one past that cap); past that, it keeps one only while its
- * authority has requests yet to start (`others`, from `authorities`).
- * libcurl 7.88 leaves an empty entry behind for each host whose idle
- * connection it evicts, and walks all of them on every later eviction and
- * curl_multi_remove_handle; a connection closed as its transfer ends
- * leaves nothing behind. */
+ * to open one past that cap).  Past that, it keeps one only for a request
+ * that will come in reach: its authority has at least as many requests
+ * yet to start (`others`, from `authorities`) as it has transfers in
+ * flight, this one included, each of which wants a successor; and its
+ * share of all the requests yet to start puts its next one, on average,
+ * within twice the total cap further on.  Once at the cap, libcurl evicts
+ * an idle connection for each one it opens, so a connection kept for a
+ * request further away is evicted unused.  libcurl 7.88 leaves an empty
+ * entry behind for each host whose idle connection it evicts, and walks
+ * all of them on every later eviction and curl_multi_remove_handle; a
+ * connection closed as its transfer ends leaves nothing behind. */
 static bool keep_connection(ug_fetch *f, struct request *r, uint32_t others) {
     const ug_fetch_options *o = &f->opts;
     if (o->reuse)
         return o->reuse(o->ctx, r->index, r->user);
-    return others ||
-           ug__counts_keys(f->authorities) * o->per_host <= o->concurrency;
+    if (ug__counts_keys(f->authorities) * o->per_host <= o->concurrency)
+        return true;
+    return others >= r->q.host->active &&
+           (uint64_t)others * 2 * o->concurrency >=
+               ug__counts_total(f->authorities);
 }
 
 /* The options that change from one transfer to the next. */

@@ -82,6 +82,7 @@ struct ug__counts {
     uint64_t *keys; /* 0 = empty; a key of 0 is stored as 1 */
     uint32_t *values;
     size_t cap, count;
+    uint64_t total; /* the sum of the values */
 };
 
 /* The slot holding `key`, or the empty slot where it would go. */
@@ -150,8 +151,10 @@ uint32_t ug__counts_bump(ug__counts *c, uint64_t key) {
         c->keys[i] = key;
         c->count++;
     }
-    if (c->values[i] < UINT32_MAX)
+    if (c->values[i] < UINT32_MAX) {
         c->values[i]++;
+        c->total++;
+    }
     return c->values[i];
 }
 
@@ -160,10 +163,13 @@ uint32_t ug__counts_take(ug__counts *c, uint64_t key) {
     size_t i = counts_find(c->keys, c->cap, key);
     if (!c->keys[i] || !c->values[i])
         return 0;
+    c->total--;
     return --c->values[i];
 }
 
 size_t ug__counts_keys(const ug__counts *c) { return c->count; }
+
+uint64_t ug__counts_total(const ug__counts *c) { return c->total; }
 
 uint64_t ug__url_authority_hash(const char *url) {
     const char *p = url ? url : "";

@@ -69,6 +69,8 @@ uint32_t ug__counts_bump(ug__counts *c, uint64_t key);
 uint32_t ug__counts_take(ug__counts *c, uint64_t key);
 /* How many keys were ever counted. */
 size_t ug__counts_keys(const ug__counts *c);
+/* The sum of every key's count. */
+uint64_t ug__counts_total(const ug__counts *c);
 
 /* A hash of `url` from its start to the end of its authority (the first
  * '/', '?' or '#' after "://"), without case: one key per scheme, host and

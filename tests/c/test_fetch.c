@@ -1294,7 +1294,7 @@ static int keep_all(void *ctx, size_t index, void *user) {
     return 1;
 }
 
-/* Runs an engine (concurrency 2, per_host 1, reuse callback `reuse`) on
+/* Runs an engine (`concurrency`, `per_host`, reuse callback `reuse`) on
  * the test server's paths[i] under hosts[i], in order, and checks that
  * each gave 100 bytes; returns the engine, run but not freed (freeing it
  * closes the connections it kept), or NULL after a failed check.  Names
@@ -1302,11 +1302,12 @@ static int keep_all(void *ctx, size_t index, void *user) {
 static ug_fetch *run_on_hosts(struct server *srv, struct results *rs,
                               const char *const *hosts,
                               const char *const *paths, size_t n,
+                              unsigned concurrency, unsigned per_host,
                               ug_fetch_reuse_fn reuse) {
     ug_fetch_options o;
     test_options(&o);
-    o.concurrency = 2;
-    o.per_host = 1;
+    o.concurrency = concurrency;
+    o.per_host = per_host;
     o.reuse = reuse;
     ug_fetch *f = new_fetch(&o, rs);
     if (!f)
@@ -1344,7 +1345,7 @@ static void test_reuse_rule(void) {
         if (!srv)
             return;
         struct results rs = {0};
-        ug_fetch *f = run_on_hosts(srv, &rs, hosts, paths, 4,
+        ug_fetch *f = run_on_hosts(srv, &rs, hosts, paths, 4, 2, 1,
                                    keeping ? keep_all : NULL);
         if (f) {
             CHECK_UINT_EQ(server_counts(srv).connections, 3);
@@ -1365,10 +1366,67 @@ static void test_reuse_rule(void) {
     struct results rs = {0};
     const char *two[] = {"127.0.0.1", "localhost", "127.0.0.1"};
     const char *fast[] = {"/bytes/100", "/bytes/100", "/bytes/100"};
-    ug_fetch *f = run_on_hosts(srv, &rs, two, fast, 3, NULL);
+    ug_fetch *f = run_on_hosts(srv, &rs, two, fast, 3, 2, 1, NULL);
     if (f) {
         CHECK_UINT_EQ(server_counts(srv).connections, 2);
         CHECK_UINT_EQ(server_open(srv, 2), 2);
+        ug_fetch_free(f);
+    }
+    server_stop(srv);
+    results_free(&rs);
+}
+
+/* A connection is kept only for a request that comes in reach: here the
+ * slow first 127.0.0.1 request has one more (the last) behind `between`
+ * requests to hosts of their own, with concurrency 4.  Behind 6 of them,
+ * within twice the cap, it keeps its connection and the last request
+ * reuses it; behind 8, it closes it, and the last opens its own. */
+static void test_reuse_rule_far(void) {
+    const char *hosts[10] = {"127.0.0.1"}, *paths[10] = {"/slow/300"};
+    char names[8][16];
+    for (size_t i = 0; i < 8; i++)
+        snprintf(names[i], sizeof names[i], "%c.localhost", (char)('a' + i));
+    for (size_t between = 6; between <= 8; between += 2) {
+        for (size_t i = 0; i < between; i++) {
+            hosts[1 + i] = names[i];
+            paths[1 + i] = "/bytes/100";
+        }
+        hosts[1 + between] = "127.0.0.1";
+        paths[1 + between] = "/bytes/100";
+        struct server *srv = server_start();
+        if (!srv)
+            return;
+        struct results rs = {0};
+        ug_fetch *f = run_on_hosts(srv, &rs, hosts, paths, between + 2, 4, 1,
+                                   NULL);
+        if (f) {
+            CHECK_UINT_EQ(server_counts(srv).connections,
+                          between == 6 ? between + 1 : between + 2);
+            ug_fetch_free(f);
+        }
+        server_stop(srv);
+        results_free(&rs);
+    }
+}
+
+/* A connection is kept only while its authority has a request yet to
+ * start for each of its transfers in flight.  Two 127.0.0.1 requests run
+ * at once (per_host 2) with one more behind them: the first keeps its
+ * connection, which the third reuses once the first is done; the second,
+ * which ends last, closes its own, so nothing is left open. */
+static void test_reuse_rule_successors(void) {
+    const char *hosts[] = {"127.0.0.1", "127.0.0.1", "127.0.0.1",
+                           "localhost"};
+    const char *paths[] = {"/slow/200", "/slow/400", "/bytes/100",
+                           "/bytes/100"};
+    struct server *srv = server_start();
+    if (!srv)
+        return;
+    struct results rs = {0};
+    ug_fetch *f = run_on_hosts(srv, &rs, hosts, paths, 4, 3, 2, NULL);
+    if (f) {
+        CHECK_UINT_EQ(server_counts(srv).connections, 3);
+        CHECK_UINT_EQ(server_open(srv, 0), 0);
         ug_fetch_free(f);
     }
     server_stop(srv);
@@ -2595,6 +2653,8 @@ int main(int argc, char **argv) {
         CHECK_TEST(test_reuse_declined),
         CHECK_TEST(test_reuse_rule),
         CHECK_TEST(test_reuse_rule_keeps_what_fits),
+        CHECK_TEST(test_reuse_rule_far),
+        CHECK_TEST(test_reuse_rule_successors),
         CHECK_TEST(test_admit_retry_first),
         CHECK_TEST(test_trace),
         CHECK_TEST(test_sha256),

@@ -314,17 +314,19 @@ static void test_key_index(void) {
 }
 
 /* Counts per 64-bit key (url_index.c): bumps and takes per key through
- * several growths, key 0 like any other, nothing below zero, and unknown
- * keys at zero. */
+ * several growths, key 0 like any other, nothing below zero, unknown keys
+ * at zero, and the sum of all counts kept along. */
 static void test_counts(void) {
     ug__counts *c = NULL;
     if (!CHECK_RC(ug__counts_new(&c), 0))
         return;
     enum { N = 5000 };
+    uint64_t sum = 0;
     for (uint64_t k = 0; k < N; k++)
-        for (uint64_t r = 0; r <= k % 4; r++)
+        for (uint64_t r = 0; r <= k % 4; r++, sum++)
             ug__counts_bump(c, k * 0x9e3779b97f4a7c15ull);
     CHECK_UINT_EQ(ug__counts_keys(c), N);
+    CHECK_UINT_EQ(ug__counts_total(c), sum);
     CHECK_UINT_EQ(ug__counts_bump(c, 0), 2); /* key 0 counted once */
     CHECK_UINT_EQ(ug__counts_bump(c, 3 * 0x9e3779b97f4a7c15ull), 5);
     CHECK_UINT_EQ(ug__counts_bump(c, 12345), 1);
@@ -341,7 +343,9 @@ static void test_counts(void) {
     CHECK_INT_EQ(right, N - 1);
     CHECK_UINT_EQ(ug__counts_take(c, 99), 0); /* never counted */
     CHECK_UINT_EQ(ug__counts_keys(c), N + 1); /* takes leave the keys */
+    CHECK_UINT_EQ(ug__counts_total(c), 3); /* key 0 twice, 12345 once */
     CHECK_UINT_EQ(ug__counts_bump(c, 1 * 0x9e3779b97f4a7c15ull), 1);
+    CHECK_UINT_EQ(ug__counts_total(c), 4);
     ug__counts_free(c);
 }
 
