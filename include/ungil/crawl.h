@@ -131,6 +131,7 @@ typedef struct ug_crawl_options {
     uint64_t max_bytes;            /* body cap, default 10 MiB; 0 = none */
     unsigned max_query_variants;   /* per host+path, default 1000; 0 = none */
     const char *ca_file;
+    const char *proxy;             /* as ug_fetch_options.proxy */
     ug_crawl_page_fn on_page;
     ug_crawl_progress_fn on_progress;
     unsigned progress_interval_ms; /* default 200 */

@@ -17,8 +17,9 @@
  * max_redirects of them; no credentials carried to another host; the size
  * cap counted on decoded bytes (a gzip bomb stops at the cap); a cap on
  * response header bytes; malformed framing rejected.  Proxies come from
- * the environment as curl reads them (http_proxy, https_proxy, all_proxy,
- * no_proxy), checked once, when the engine is made.
+ * options.proxy, or else from the environment as curl reads them
+ * (http_proxy, https_proxy, all_proxy, no_proxy), checked once, when the
+ * engine is made.
  *
  * Files: with a destination directory, each body streams to "<name>.part"
  * inside it and is renamed to <name> only when complete and verified
@@ -159,6 +160,13 @@ typedef struct ug_fetch_options {
     const char *user_agent;      /* default "ungil/<version>" */
     const char *ca_file;         /* PEM bundle to trust instead of the
                                   * system's, or NULL */
+    const char *proxy;           /* NULL: from the environment, as curl
+                                  * reads it (above); "": none, whatever
+                                  * the environment says; else the proxy
+                                  * for every transfer, as curl's --proxy
+                                  * takes it ("http://host:port",
+                                  * "socks5h://host"; no_proxy from the
+                                  * environment still applies) */
     ug_trace *trace;             /* one bar per transfer, or NULL */
     ug_fetch_done_fn on_done;    /* required */
     ug_fetch_progress_fn on_progress;

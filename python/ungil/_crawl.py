@@ -12,7 +12,7 @@ import time
 from typing import NamedTuple
 
 from . import _ungil
-from ._download import _dns_cache_seconds, _human
+from ._download import _dns_cache_seconds, _human, _proxy
 
 __all__ = ["Crawl", "Page", "crawl", "crawl_iter"]
 
@@ -205,7 +205,8 @@ def crawl_iter(start, **options):
     5xx and network errors.  max_bytes: body cap (a larger body is cut
     and recorded with error "too_big").  max_query_variants: distinct
     URLs followed per host and path that differ only in their query (an
-    infinite calendar stops there; 0: no limit).  dns_cache: seconds a DNS
+    infinite calendar stops there; 0: no limit).  proxy: as for
+    ungil.download (None: from the environment).  dns_cache: seconds a DNS
     answer is reused, None (the default) for the whole crawl, as Scrapy's
     DNS cache keeps them.  progress: True for a progress bar (tqdm when
     installed), "plain" for a plain one.
@@ -227,8 +228,8 @@ def _crawl_job(start, records, *, max_pages=1000, max_depth=None,
                 content_types=None, robots=True, user_agent=None, delay=0.0,
                 max_crawl_delay=10.0, timeout=30.0, connect_timeout=10.0,
                 retries=1, max_redirects=10, max_bytes=DEFAULT_MAX_BYTES,
-                max_query_variants=1000, ca_file=None, dns_cache=None,
-                progress=False):
+                max_query_variants=1000, ca_file=None, proxy=None,
+                dns_cache=None, progress=False):
     """The Crawl behind crawl_iter and crawl; `records` False leaves the
     Page records out (crawl() returns only the graph, so the crawl thread
     neither copies pages nor wakes Python for them)."""
@@ -256,7 +257,8 @@ def _crawl_job(start, records, *, max_pages=1000, max_depth=None,
         "retries": retries, "max_redirects": max_redirects,
         "max_bytes": 0 if max_bytes is None else max_bytes,
         "max_query_variants": max_query_variants,
-        "ca_file": ca_file, "dns_cache": _dns_cache_seconds(dns_cache),
+        "ca_file": ca_file, "proxy": _proxy(proxy),
+        "dns_cache": _dns_cache_seconds(dns_cache),
         "progress": int(bool(progress)),
         "page_type": Page, "records": int(bool(records)),
     }

@@ -147,6 +147,13 @@ def _dns_cache_seconds(dns_cache):
     return int(dns_cache)
 
 
+def _proxy(proxy):
+    """The proxy option, checked: None, "" or a proxy URL."""
+    if proxy is not None and (not isinstance(proxy, str) or "\0" in proxy):
+        raise ValueError(f"proxy must be a URL, \"\" or None, not {proxy!r}")
+    return proxy
+
+
 def _check_digests(digests):
     for i, digest in enumerate(digests or ()):
         if digest is not None and (not isinstance(digest, str)
@@ -162,8 +169,8 @@ def _start(urls, dest=None, *, names=None, sha256=None,
            connect_timeout=10.0, low_speed=(1, 30), max_bytes=None,
            max_redirects=10, backoff=0.2, backoff_max=10.0,
            retry_after_max=30, content_disposition=False, resume=False,
-           user_agent=None, ca_file=None, dns_cache=60, trace=None,
-           progress=False, _batch=1):
+           user_agent=None, ca_file=None, proxy=None, dns_cache=60,
+           trace=None, progress=False, _batch=1):
     """Checks the options (documented on download_iter) and starts the
     engine; returns the _Download and its progress bar, or None for none.
     _batch: the engine wakes the consumer once that many results wait, or
@@ -186,6 +193,7 @@ def _start(urls, dest=None, *, names=None, sha256=None,
         "content_disposition": int(bool(content_disposition)),
         "resume": int(bool(resume)), "user_agent": user_agent,
         "ca_file": os.fspath(ca_file) if ca_file is not None else None,
+        "proxy": _proxy(proxy),
         "dns_cache": _dns_cache_seconds(dns_cache),
         "trace": trace,
         "progress": int(bool(progress)),
@@ -219,7 +227,11 @@ def download_iter(urls, dest=None, **options):
     low_speed=(bytes, seconds): abort a transfer slower than that.
     max_bytes: cap on each decoded body.  resume: continue "<name>.part"
     files left by an earlier run with a Range request.  ca_file: a PEM
-    bundle to trust instead of the system's.  dns_cache: seconds a DNS
+    bundle to trust instead of the system's.  proxy: the proxy for every
+    transfer, as curl's --proxy takes it ("http://host:port",
+    "socks5h://host:port"); None (the default) takes it from the
+    environment as curl does (http_proxy, https_proxy, all_proxy,
+    no_proxy); "" uses none.  dns_cache: seconds a DNS
     answer is reused (default 60, libcurl's; None: for the whole run, which
     saves libcurl's walk over its cache after every transfer when there
     are thousands of hosts; 0: not at all).  trace: an ungil.Trace that

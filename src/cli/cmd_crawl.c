@@ -3,7 +3,7 @@
  *   ungil crawl URL... [--max-pages N] [--depth D] [-j N] [--per-host N]
  *               [--scope host|prefix] [--include RE] [--exclude RE]
  *               [--no-robots] [--user-agent S] [--delay S] [--timeout S]
- *               [--max-size BYTES] [--dns-cache S|run] [--html F]
+ *               [--max-size BYTES] [--dns-cache S|run] [-x PROXY] [--html F]
  *               [--graphml F] [--json F] [--dot F] [--quiet]
  *
  * The crawl runs on the crawl engine (ungil/crawl.h).  On a terminal a
@@ -45,7 +45,7 @@ static void usage(FILE *out) {
           "                   [--include RE] [--exclude RE] [--no-robots]\n"
           "                   [--user-agent S] [--delay S] [--timeout S]\n"
           "                   [--max-size BYTES] [--dns-cache S|run]\n"
-          "                   [--html F] [--graphml F] [--json F] [--dot F]\n"
+          "                   [-x PROXY] [--html F] [--graphml F] [--json F] [--dot F]\n"
           "                   [--quiet]\n"
           "\n"
           "Crawls breadth-first from URL and saves the link graph.  Without\n"
@@ -67,6 +67,9 @@ static void usage(FILE *out) {
           "      --max-size B    cut bodies at B bytes (default 10 MiB)\n"
           "      --dns-cache S   seconds a DNS answer is reused (default run:\n"
           "                      for the whole crawl)\n"
+          "  -x, --proxy PROXY   proxy for every transfer, as curl takes it\n"
+          "                      (\"\": none; default: from http_proxy,\n"
+          "                      https_proxy, all_proxy and no_proxy)\n"
           "      --html F        write an interactive page (offline) to F\n"
           "      --graphml F     write GraphML (networkx, Gephi) to F\n"
           "      --json F        write JSON to F\n"
@@ -163,6 +166,7 @@ int cmd_crawl(int argc, char **argv) {
         {"timeout", required_argument, NULL, 't'},
         {"max-size", required_argument, NULL, 'm'},
         {"dns-cache", required_argument, NULL, 'N'},
+        {"proxy", required_argument, NULL, 'x'},
         {"html", required_argument, NULL, 'h' + 256},
         {"graphml", required_argument, NULL, 'g'},
         {"json", required_argument, NULL, 'J'},
@@ -180,7 +184,7 @@ int cmd_crawl(int argc, char **argv) {
     uint64_t v;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "n:d:j:qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "n:d:j:x:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'n':
             if (cli_parse_count("crawl", "--max-pages", optarg, 0, SIZE_MAX,
@@ -227,6 +231,9 @@ int cmd_crawl(int argc, char **argv) {
             break;
         case 'A':
             o.user_agent = optarg;
+            break;
+        case 'x':
+            o.proxy = optarg;
             break;
         case 'D':
             if (cli_parse_seconds("crawl", "--delay", optarg, true,

@@ -2,7 +2,7 @@
  *
  *   ungil get [URL...] [-i FILE|-] [-o DIR] [-j N] [--per-host N]
  *             [--threads N] [--retry N] [--timeout S] [--max-size BYTES]
- *             [--dns-cache S|run] [--quiet]
+ *             [--dns-cache S|run] [-x PROXY] [--quiet]
  *
  * URLs come from the command line and from FILE (one per line; blank lines
  * and lines starting with '#' are skipped; "-" reads standard input).  All
@@ -36,7 +36,8 @@ struct get_state {
 static void usage(FILE *out) {
     fputs("usage: ungil get [URL...] [-i FILE|-] [-o DIR] [-j N] [--per-host N]\n"
           "                 [--threads N] [--retry N] [--timeout S]\n"
-          "                 [--max-size BYTES] [--dns-cache S|run] [--quiet]\n"
+          "                 [--max-size BYTES] [--dns-cache S|run] [-x PROXY]\n"
+          "                 [--quiet]\n"
           "\n"
           "Downloads every URL concurrently into DIR (default: the current\n"
           "directory).  Files appear under their final names only when complete.\n"
@@ -52,6 +53,9 @@ static void usage(FILE *out) {
           "      --max-size B    refuse bodies over B bytes\n"
           "      --dns-cache S   seconds a DNS answer is reused (default 60;\n"
           "                      run: for the whole run)\n"
+          "  -x, --proxy PROXY   proxy for every transfer, as curl takes it\n"
+          "                      (\"\": none; default: from http_proxy,\n"
+          "                      https_proxy, all_proxy and no_proxy)\n"
           "  -q, --quiet         no progress line and no summary (failures are\n"
           "                      still listed)\n"
           "  -h, --help          show this help\n",
@@ -118,6 +122,7 @@ int cmd_get(int argc, char **argv) {
         {"timeout", required_argument, NULL, 't'},
         {"max-size", required_argument, NULL, 'm'},
         {"dns-cache", required_argument, NULL, 'N'},
+        {"proxy", required_argument, NULL, 'x'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -131,7 +136,7 @@ int cmd_get(int argc, char **argv) {
     const char *dir = ".";
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "i:o:j:qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "i:o:j:x:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'i':
             if (cli_inputs_add("get", &inputs, optarg))
@@ -172,6 +177,9 @@ int cmd_get(int argc, char **argv) {
         case 'N':
             if (cli_parse_dns_cache("get", optarg, &o.dns_cache_s))
                 return CLI_USAGE;
+            break;
+        case 'x':
+            o.proxy = optarg;
             break;
         case 'q':
             st.quiet = true;

@@ -91,8 +91,10 @@ int ug_crawl_new(const ug_crawl_options *opts, ug_crawl **out) {
     c->user_agent = ug__crawl_strdup(opts->user_agent ? opts->user_agent
                                                  : UG_CRAWL_USER_AGENT, &failed);
     c->ca_file = ug__crawl_strdup(opts->ca_file, &failed);
+    c->proxy = ug__crawl_strdup(opts->proxy, &failed);
     c->o.user_agent = c->user_agent;
     c->o.ca_file = c->ca_file;
+    c->o.proxy = c->proxy;
     c->o.include = c->o.exclude = NULL;
     c->o.content_types = NULL;
     int rc = UG_ENOMEM;
@@ -151,6 +153,7 @@ void ug_crawl_free(ug_crawl *c) {
     free(c->followable);
     free(c->user_agent);
     free(c->ca_file);
+    free(c->proxy);
     free(c);
 }
 

@@ -431,6 +431,7 @@ int ug__crawl_engine_new(ug_crawl *c) {
     fo.dns_cache_s = c->o.dns_cache_s;
     fo.user_agent = c->user_agent;
     fo.ca_file = c->ca_file;
+    fo.proxy = c->proxy;
     fo.drop_bodies = 1;
     fo.on_done = on_done;
     fo.reuse = reuse;

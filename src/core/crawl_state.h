@@ -58,7 +58,7 @@ struct job {
 
 struct ug_crawl {
     ug_crawl_options o;
-    char *user_agent, *ca_file;
+    char *user_agent, *ca_file, *proxy;
     char **content_types;
     ug__scope *scope;
     ug__seen *seen;

@@ -106,7 +106,9 @@ struct ug_fetch {
     char *user_agent;
     struct curl_slist *headers; /* sent with every request (common_headers) */
     char *ca_file;
-    bool env_proxy;         /* a proxy variable was set (proxy_in_env) */
+    char *proxy;            /* opts.proxy, or "" when neither it nor the
+                             * environment names one (proxy_in_env); NULL:
+                             * libcurl reads the environment */
     fetch_shards *shards;   /* several loops: this engine is only a front */
     int dirfd;              /* destination directory, -1 in memory mode */
     ug_names *names;
@@ -447,7 +449,12 @@ int fetch_new_loop(const ug_fetch_options *opts, unsigned first_slot,
     if (opts->ca_file && !(f->ca_file = strdup(opts->ca_file)))
         goto fail;
     f->opts.ca_file = f->ca_file;
-    f->env_proxy = proxy_in_env();
+    const char *proxy = opts->proxy  ? opts->proxy
+                        : proxy_in_env() ? NULL
+                                         : "";
+    if (proxy && !(f->proxy = strdup(proxy)))
+        goto fail;
+    f->opts.proxy = f->proxy;
     f->opts.dest_dir = NULL; /* not kept: the descriptor is */
     if (opts->dest_dir) {
         f->dirfd = open(opts->dest_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -551,6 +558,7 @@ void ug_fetch_free(ug_fetch *f) {
     curl_slist_free_all(f->headers);
     free(f->user_agent);
     free(f->ca_file);
+    free(f->proxy);
     free(f);
 }
 
@@ -749,9 +757,10 @@ static CURL *new_easy(ug_fetch *f) {
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)o->low_speed_bytes);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)o->low_speed_s);
     curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, o->dns_cache_s);
-    if (!f->env_proxy) { /* "": none, and no look at the environment */
-        curl_easy_setopt(e, CURLOPT_PROXY, "");
-        curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+    if (o->proxy) { /* NULL: libcurl reads the environment */
+        curl_easy_setopt(e, CURLOPT_PROXY, o->proxy);
+        if (!*o->proxy) /* none at all: no need to read no_proxy either */
+            curl_easy_setopt(e, CURLOPT_NOPROXY, "");
     }
     fetch_events_easy(&f->ev, e);
     return e;

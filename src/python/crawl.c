@@ -165,6 +165,7 @@ static int read_options(PyObject *opts, ug_crawl_options *o) {
         return -1;
     o->user_agent = ub_opt_str(opts, "user_agent");
     o->ca_file = ub_opt_str(opts, "ca_file");
+    o->proxy = ub_opt_str(opts, "proxy");
     return PyErr_Occurred() ? -1 : 0;
 }
 

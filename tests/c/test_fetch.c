@@ -1549,14 +1549,17 @@ static void clear_proxy_env(void) {
         unsetenv(names[i]);
 }
 
-/* Runs one request for `url` on an engine made with the environment as it
- * is now; `then_env`, when not NULL, is set as http_proxy after the engine
- * is made and before it runs.  Returns the result's status. */
-static long status_via_env(const char *url, const char *then_env) {
+/* Runs one request for `url` on an engine with options.proxy `proxy`, made
+ * with the environment as it is now; `then_env`, when not NULL, is set as
+ * http_proxy after the engine is made and before it runs.  Returns the
+ * result's status. */
+static long status_via(const char *url, const char *proxy,
+                       const char *then_env) {
     struct results rs = {0};
     ug_fetch_options o;
     test_options(&o);
     o.retries = 0;
+    o.proxy = proxy;
     ug_fetch *f = new_fetch(&o, &rs);
     long status = -1;
     if (f) {
@@ -1591,21 +1594,47 @@ static void test_proxy_from_env(void) {
     setenv("http_proxy", proxy_url, 1);
     /* Only a proxy can answer for a .invalid host: the proxy's server sees
      * the whole URL as its target, which it does not serve. */
-    CHECK_INT_EQ(status_via_env("http://origin.invalid/bytes/10", NULL), 404);
+    CHECK_INT_EQ(status_via("http://origin.invalid/bytes/10", NULL, NULL),
+                 404);
     CHECK_UINT_EQ(server_hits(proxy, "http://origin.invalid/bytes/10", NULL),
                   1);
     setenv("no_proxy", "127.0.0.1", 1);
-    CHECK_INT_EQ(status_via_env(direct, NULL), 200);
+    CHECK_INT_EQ(status_via(direct, NULL, NULL), 200);
     CHECK_UINT_EQ(server_hits(origin, "/bytes/10", NULL), 1);
 
     clear_proxy_env();
     setenv("all_proxy", "", 1); /* set empty: no proxy */
-    CHECK_INT_EQ(status_via_env(direct, NULL), 200);
+    CHECK_INT_EQ(status_via(direct, NULL, NULL), 200);
     CHECK_UINT_EQ(server_hits(origin, "/bytes/10", NULL), 2);
-    CHECK_INT_EQ(status_via_env(direct, proxy_url), 200);
+    CHECK_INT_EQ(status_via(direct, NULL, proxy_url), 200);
     CHECK_UINT_EQ(server_hits(origin, "/bytes/10", NULL), 3);
     CHECK_UINT_EQ(server_counts(proxy).requests, 1); /* the .invalid one */
 
+    clear_proxy_env();
+    server_stop(origin);
+    server_stop(proxy);
+}
+
+/* options.proxy: a proxy for every transfer, whatever the environment
+ * says; "" for none, even when the environment names one. */
+static void test_proxy_option(void) {
+    struct server *proxy = server_start();
+    struct server *origin = proxy ? server_start() : NULL;
+    if (!origin) {
+        server_stop(proxy);
+        return;
+    }
+    char proxy_url[64], direct[256];
+    snprintf(proxy_url, sizeof proxy_url, "http://127.0.0.1:%u", proxy->port);
+    url_of(origin, direct, "/bytes/10");
+    clear_proxy_env();
+    setenv("http_proxy", "http://127.0.0.1:1", 1); /* nothing listens */
+    CHECK_INT_EQ(status_via("http://origin.invalid/bytes/10", proxy_url, NULL),
+                 404);
+    CHECK_UINT_EQ(server_hits(proxy, "http://origin.invalid/bytes/10", NULL),
+                  1);
+    CHECK_INT_EQ(status_via(direct, "", NULL), 200);
+    CHECK_UINT_EQ(server_hits(origin, "/bytes/10", NULL), 1);
     clear_proxy_env();
     server_stop(origin);
     server_stop(proxy);
@@ -2637,6 +2666,7 @@ int main(int argc, char **argv) {
         CHECK_TEST(test_one_host_in_parallel),
         CHECK_TEST(test_later_host_not_held),
         CHECK_TEST(test_proxy_from_env),
+        CHECK_TEST(test_proxy_option),
         CHECK_TEST(test_retries),
         CHECK_TEST(test_retry_after),
         CHECK_TEST(test_timeout),

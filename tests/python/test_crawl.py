@@ -271,6 +271,17 @@ def test_content_type_filter(server, site):
     assert nodes[server.url("/about")][:3] == (200, 1, None)
 
 
+def test_crawl_through_a_proxy(server):
+    # proxy= reaches the site server as a proxy: it gets the absolute-form
+    # targets (robots.txt first), which it does not serve.
+    graph = ungil.crawl("http://site.invalid/", proxy=server.origin)
+    [node] = graph.nodes
+    assert (node.url, node.status, node.error) == (
+        "http://site.invalid/", 404, "HTTP status 404")
+    assert server.hits("http://site.invalid/robots.txt") == 1
+    assert server.hits("http://site.invalid/") == 1
+
+
 # ---- crawl_iter ------------------------------------------------------------------
 
 def test_crawl_iter_pages(server, site):

@@ -464,6 +464,26 @@ def test_request_headers(srv, tmp_path):
         "otherbot/2.0", None]
 
 
+def test_proxy(srv, tmp_path, monkeypatch):
+    # proxy= sends every request through that proxy, here the fixture
+    # server, which serves absolute-form requests itself: only a proxy can
+    # reach a .invalid host.  None (the default) takes http_proxy from the
+    # environment; "" goes direct whatever it says.
+    url = "http://files.invalid/bytes/300?seed=p"
+    [r] = ungil.download([url], tmp_path, proxy=srv.origin)
+    check_ok(r, url, tmp_path, "300", payload(300, seed="p"))
+    assert [q.host for q in srv.requests] == ["files.invalid"]
+    monkeypatch.setenv("http_proxy", srv.origin)
+    [r] = ungil.fetch([url])
+    assert r.ok and r.body == payload(300, seed="p"), r
+    [r] = ungil.fetch([url], proxy="", retries=0)
+    assert not r.ok and r.error == "network" and r.status == 0, r
+    assert len(srv.requests) == 2
+    for bad in (5, "http://proxy\0.invalid"):
+        with pytest.raises(ValueError):
+            ungil.fetch([url], proxy=bad)
+
+
 def test_size_cap_counts_decoded_bytes_not_wire_bytes(srv, tmp_path):
     # payload is incompressible: the gzip body is 23 bytes longer than the
     # 10000 bytes it decodes to.  The cap is on decoded bytes (fetch.h).

@@ -88,6 +88,17 @@ def test_get_downloads_every_url(ungil_cli, srv, tmp_path):
                            "30000": payload(30000)}
 
 
+def test_get_proxy(ungil_cli, srv, tmp_path):
+    # -x: every transfer through that proxy (the fixture server serves
+    # absolute-form requests itself; only a proxy reaches a .invalid host).
+    url = "http://files.invalid/bytes/40?seed=x"
+    result = get(ungil_cli, "-x", srv.origin, url, "-o", str(tmp_path),
+                 "--quiet")
+    assert result.returncode == 0, result
+    assert files(tmp_path) == {"40": payload(40, seed="x")}
+    assert [q.host for q in srv.requests] == ["files.invalid"]
+
+
 def test_get_defaults_to_the_current_directory(ungil_cli, srv, tmp_path):
     result = get(ungil_cli, srv.url("/bytes/12"), "--quiet", cwd=tmp_path)
     assert result.returncode == 0, result
