@@ -461,6 +461,12 @@ def expect_files(expected, sample_every=1):
     return check
 
 
+def round_cpu(row, i):
+    """Client CPU seconds per item of `row` in round i (for
+    harness.paired_median)."""
+    return row["extra"][i]["cpu_s"] / row["items"]
+
+
 def cpu_summary(group):
     """Adds each contender's median client CPU seconds (and per item) to
     the rows of a harness group, from the runs' extras."""

@@ -168,6 +168,23 @@ def find(group, name):
     return next(r for r in group["contenders"] if r["name"] == name)
 
 
+def round_rate(row, i):
+    """Items per second of `row` in round i."""
+    return row["items"] / row["seconds"][i]
+
+
+def paired_median(a, b, per_round=round_rate):
+    """The median over rounds of per_round(a, i) / per_round(b, i), for
+    rows a and b of one group.  run_group runs a round's contenders one
+    right after the other, so a change of the machine's speed between
+    rounds (on this VM, a fifth within minutes) moves both figures of a
+    round together and cancels in their ratio, where the ratio of two
+    medians can set a fast round of one against a slow round of the
+    other."""
+    return statistics.median(per_round(a, i) / per_round(b, i)
+                             for i in range(len(a["seconds"])))
+
+
 _OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b,
         "<": lambda a, b: a < b}
 
