@@ -149,8 +149,10 @@ def _dns_cache_seconds(dns_cache):
 
 def _proxy(proxy):
     """The proxy option, checked: None, "" or a proxy URL."""
-    if proxy is not None and (not isinstance(proxy, str) or "\0" in proxy):
-        raise ValueError(f"proxy must be a URL, \"\" or None, not {proxy!r}")
+    if proxy is not None and not isinstance(proxy, str):
+        raise TypeError(f"proxy must be a str or None, not {proxy!r}")
+    if proxy and "\0" in proxy:
+        raise ValueError(f"proxy holds a NUL: {proxy!r}")
     return proxy
 
 

@@ -479,9 +479,10 @@ def test_proxy(srv, tmp_path, monkeypatch):
     [r] = ungil.fetch([url], proxy="", retries=0)
     assert not r.ok and r.error == "network" and r.status == 0, r
     assert len(srv.requests) == 2
-    for bad in (5, "http://proxy\0.invalid"):
-        with pytest.raises(ValueError):
-            ungil.fetch([url], proxy=bad)
+    with pytest.raises(TypeError):
+        ungil.fetch([url], proxy=5)
+    with pytest.raises(ValueError):
+        ungil.fetch([url], proxy="http://proxy\0.invalid")
 
 
 def test_size_cap_counts_decoded_bytes_not_wire_bytes(srv, tmp_path):
