@@ -88,10 +88,10 @@ def pycurl_slots(pycurl, multi, urls, paths, handles, part=False,
     adds it to `multi`; finished(c, error) closes the file, notes a failure
     (or renames a complete "<path>.part" to its path, part=True), removes
     the handle and frees it; active() counts the handles in `multi`;
-    close() closes them all; failures lists (url, reason).  A client calls
-    refill() after finishing transfers and before it waits (DESIGN.md: a
-    loop that waits first leaves slots idle).  `options`: (option, value)
-    pairs set on every handle."""
+    close() closes them all; check() raises if any transfer failed.  A
+    client calls refill() after finishing transfers and before it waits
+    (DESIGN.md: a loop that waits first leaves slots idle).  `options`:
+    (option, value) pairs set on every handle."""
     free = []
     for _ in range(min(handles, len(urls))):
         c = pycurl.Curl()
@@ -134,9 +134,14 @@ def pycurl_slots(pycurl, multi, urls, paths, handles, part=False,
         for c in pool:
             c.close()
 
+    def check():
+        if failures:
+            raise RuntimeError(f"pycurl: {len(failures)} failed, first: "
+                               f"{failures[0]}")
+
     return types.SimpleNamespace(refill=refill, finished=finished,
                                  active=lambda: active, close=close,
-                                 failures=failures)
+                                 check=check)
 
 
 def pycurl_multi(urls, paths, handles=CONCURRENCY, part=False):
@@ -173,9 +178,7 @@ def pycurl_multi(urls, paths, handles=CONCURRENCY, part=False):
     finally:
         slots.close()
         multi.close()
-    if slots.failures:
-        raise RuntimeError(f"pycurl: {len(slots.failures)} failed, first: "
-                           f"{slots.failures[0]}")
+    slots.check()
 
 
 def pycurl_socket(urls, paths, handles=CONCURRENCY, dns_cache_timeout=None):
@@ -255,9 +258,7 @@ def pycurl_socket(urls, paths, handles=CONCURRENCY, dns_cache_timeout=None):
         slots.close()
         multi.close()
         epoll.close()
-    if slots.failures:
-        raise RuntimeError(f"pycurl: {len(slots.failures)} failed, first: "
-                           f"{slots.failures[0]}")
+    slots.check()
 
 
 # ---- aiohttp ----------------------------------------------------------

@@ -1575,69 +1575,79 @@ static long status_via(const char *url, const char *proxy,
     return status;
 }
 
+/* Two test servers, one to be the proxy, and the environment cleared of
+ * proxy variables; proxy_url names the proxy, direct the origin's
+ * /bytes/10. */
+struct proxy_setup {
+    struct server *proxy, *origin;
+    char proxy_url[64], direct[256];
+};
+
+static bool proxy_setup_start(struct proxy_setup *p) {
+    p->proxy = server_start();
+    p->origin = p->proxy ? server_start() : NULL;
+    if (!p->origin) {
+        server_stop(p->proxy);
+        return false;
+    }
+    snprintf(p->proxy_url, sizeof p->proxy_url, "http://127.0.0.1:%u",
+             p->proxy->port);
+    url_of(p->origin, p->direct, "/bytes/10");
+    clear_proxy_env();
+    return true;
+}
+
+static void proxy_setup_stop(struct proxy_setup *p) {
+    clear_proxy_env();
+    server_stop(p->origin);
+    server_stop(p->proxy);
+}
+
 /* The environment's proxy variables, as curl reads them, checked when the
  * engine is made: http_proxy sends a request to the proxy in absolute
  * form; no_proxy, or a variable set empty, sends it direct; a variable set
  * only after the engine is made is not seen. */
 static void test_proxy_from_env(void) {
-    struct server *proxy = server_start();
-    struct server *origin = proxy ? server_start() : NULL;
-    if (!origin) {
-        server_stop(proxy);
+    struct proxy_setup p;
+    if (!proxy_setup_start(&p))
         return;
-    }
-    char proxy_url[64], direct[256];
-    snprintf(proxy_url, sizeof proxy_url, "http://127.0.0.1:%u", proxy->port);
-    url_of(origin, direct, "/bytes/10");
-    clear_proxy_env();
 
-    setenv("http_proxy", proxy_url, 1);
+    setenv("http_proxy", p.proxy_url, 1);
     /* Only a proxy can answer for a .invalid host: the proxy's server sees
      * the whole URL as its target, which it does not serve. */
     CHECK_INT_EQ(status_via("http://origin.invalid/bytes/10", NULL, NULL),
                  404);
-    CHECK_UINT_EQ(server_hits(proxy, "http://origin.invalid/bytes/10", NULL),
-                  1);
+    CHECK_UINT_EQ(
+        server_hits(p.proxy, "http://origin.invalid/bytes/10", NULL), 1);
     setenv("no_proxy", "127.0.0.1", 1);
-    CHECK_INT_EQ(status_via(direct, NULL, NULL), 200);
-    CHECK_UINT_EQ(server_hits(origin, "/bytes/10", NULL), 1);
+    CHECK_INT_EQ(status_via(p.direct, NULL, NULL), 200);
+    CHECK_UINT_EQ(server_hits(p.origin, "/bytes/10", NULL), 1);
 
     clear_proxy_env();
     setenv("all_proxy", "", 1); /* set empty: no proxy */
-    CHECK_INT_EQ(status_via(direct, NULL, NULL), 200);
-    CHECK_UINT_EQ(server_hits(origin, "/bytes/10", NULL), 2);
-    CHECK_INT_EQ(status_via(direct, NULL, proxy_url), 200);
-    CHECK_UINT_EQ(server_hits(origin, "/bytes/10", NULL), 3);
-    CHECK_UINT_EQ(server_counts(proxy).requests, 1); /* the .invalid one */
+    CHECK_INT_EQ(status_via(p.direct, NULL, NULL), 200);
+    CHECK_UINT_EQ(server_hits(p.origin, "/bytes/10", NULL), 2);
+    CHECK_INT_EQ(status_via(p.direct, NULL, p.proxy_url), 200);
+    CHECK_UINT_EQ(server_hits(p.origin, "/bytes/10", NULL), 3);
+    CHECK_UINT_EQ(server_counts(p.proxy).requests, 1); /* the .invalid one */
 
-    clear_proxy_env();
-    server_stop(origin);
-    server_stop(proxy);
+    proxy_setup_stop(&p);
 }
 
 /* options.proxy: a proxy for every transfer, whatever the environment
  * says; "" for none, even when the environment names one. */
 static void test_proxy_option(void) {
-    struct server *proxy = server_start();
-    struct server *origin = proxy ? server_start() : NULL;
-    if (!origin) {
-        server_stop(proxy);
+    struct proxy_setup p;
+    if (!proxy_setup_start(&p))
         return;
-    }
-    char proxy_url[64], direct[256];
-    snprintf(proxy_url, sizeof proxy_url, "http://127.0.0.1:%u", proxy->port);
-    url_of(origin, direct, "/bytes/10");
-    clear_proxy_env();
     setenv("http_proxy", "http://127.0.0.1:1", 1); /* nothing listens */
-    CHECK_INT_EQ(status_via("http://origin.invalid/bytes/10", proxy_url, NULL),
-                 404);
-    CHECK_UINT_EQ(server_hits(proxy, "http://origin.invalid/bytes/10", NULL),
-                  1);
-    CHECK_INT_EQ(status_via(direct, "", NULL), 200);
-    CHECK_UINT_EQ(server_hits(origin, "/bytes/10", NULL), 1);
-    clear_proxy_env();
-    server_stop(origin);
-    server_stop(proxy);
+    CHECK_INT_EQ(
+        status_via("http://origin.invalid/bytes/10", p.proxy_url, NULL), 404);
+    CHECK_UINT_EQ(
+        server_hits(p.proxy, "http://origin.invalid/bytes/10", NULL), 1);
+    CHECK_INT_EQ(status_via(p.direct, "", NULL), 200);
+    CHECK_UINT_EQ(server_hits(p.origin, "/bytes/10", NULL), 1);
+    proxy_setup_stop(&p);
 }
 
 /* ---- retries ------------------------------------------------------------ */
